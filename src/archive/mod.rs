@@ -1,0 +1,425 @@
+//! Safe extraction of zip (ZIP64 included) and tar.gz archives.
+//!
+//! Archives are untrusted input, whatever their checksum. Extraction therefore:
+//! - refuses the whole archive on an absolute path, a `..` component or a link whose target
+//!   leaves the extraction folder ([`entry`]);
+//! - counts entries and bytes against the manifest's [`ExtractLimits`] while writing, not only
+//!   from the sizes the archive declares, so a bomb stops at the limit;
+//! - skips macOS metadata (`__MACOSX/`, `._*`) and device nodes, and reports what it skipped;
+//! - writes files and folders first and creates links last, so no file is ever written
+//!   through a link the archive made;
+//! - never writes outside the folder it is given. Callers extract into a temporary sibling
+//!   folder and rename it into place, so an interrupted run leaves nothing a later run trusts.
+
+pub mod entry;
+mod tar_gz;
+mod zip;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::manifest::{ExtractLimits, FileKind};
+use crate::progress::Progress;
+use entry::EntryName;
+
+/// Errors from extracting an archive.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    /// The archive is damaged or cut short.
+    #[error(
+        "{archive} is truncated or corrupt ({detail}); delete it and download it again, or \
+         check the copy you passed with --archive"
+    )]
+    Corrupt {
+        /// The archive.
+        archive: PathBuf,
+        /// What the reader found.
+        detail: String,
+    },
+    /// An entry would land outside the extraction folder.
+    #[error(
+        "refusing to extract {archive}: entry `{entry}` is unsafe ({reason}); this is not a \
+         genuine copy of the dataset"
+    )]
+    UnsafePath {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry's name as stored.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The archive holds more entries than the manifest allows.
+    #[error(
+        "refusing to extract {archive}: more than {limit} entries (the manifest's \
+         limits.max_entries); the archive is not the expected one, or is an archive bomb"
+    )]
+    TooManyEntries {
+        /// The archive.
+        archive: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+    /// One entry unpacks to more bytes than the manifest allows.
+    #[error(
+        "refusing to extract {archive}: entry `{entry}` unpacks to more than {limit} bytes (the \
+         manifest's limits.max_entry_bytes); the archive is not the expected one, or is an \
+         archive bomb"
+    )]
+    EntryTooLarge {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry.
+        entry: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// All entries together unpack to more bytes than the manifest allows.
+    #[error(
+        "refusing to extract {archive}: it unpacks to more than {limit} bytes (the manifest's \
+         limits.max_total_bytes); the archive is not the expected one, or is an archive bomb"
+    )]
+    TotalTooLarge {
+        /// The archive.
+        archive: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+    /// The archive uses a feature `lifted` does not extract.
+    #[error("cannot extract entry `{entry}` of {archive}: {what}")]
+    Unsupported {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry.
+        entry: String,
+        /// The feature.
+        what: String,
+    },
+    /// Writing the extracted data failed.
+    #[error("cannot write {path}")]
+    Write {
+        /// The path being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What an extraction did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ExtractReport {
+    /// Regular files written.
+    pub files: u64,
+    /// Folders created.
+    pub dirs: u64,
+    /// Links created.
+    pub links: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Entries skipped, counted by reason.
+    pub skipped: BTreeMap<String, u64>,
+}
+
+/// Counts entries and bytes across every archive of a dataset against its limits.
+#[derive(Debug)]
+pub struct Budget {
+    limits: ExtractLimits,
+    entries: u64,
+    bytes: u64,
+}
+
+impl Budget {
+    /// A fresh budget.
+    pub fn new(limits: ExtractLimits) -> Budget {
+        Budget {
+            limits,
+            entries: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// Extracts `archive` into the folder `dest` (which must exist and should be empty).
+pub fn extract(
+    archive: &Path,
+    kind: FileKind,
+    dest: &Path,
+    budget: &mut Budget,
+    progress: Progress,
+) -> Result<ExtractReport, ArchiveError> {
+    let mut sink = Sink::new(archive, dest, budget);
+    match kind {
+        FileKind::Zip => zip::extract(archive, &mut sink, progress)?,
+        FileKind::TarGz => tar_gz::extract(archive, &mut sink, progress)?,
+        FileKind::Mat => {
+            let name = archive.file_name().unwrap_or_default().to_string_lossy();
+            let mut reader = File::open(archive).map_err(|e| sink.corrupt(e))?;
+            sink.file(name.as_bytes(), None, &mut reader)?;
+        }
+    }
+    sink.finish()
+}
+
+/// A link waiting to be created once every file and folder exists.
+#[derive(Debug)]
+struct PendingLink {
+    entry: String,
+    path: PathBuf,
+    target: PathBuf,
+    hard: bool,
+}
+
+/// Where entries go: checks names and limits, writes files, and defers links.
+pub(crate) struct Sink<'a> {
+    archive: &'a Path,
+    dest: &'a Path,
+    budget: &'a mut Budget,
+    report: ExtractReport,
+    links: Vec<PendingLink>,
+}
+
+impl<'a> Sink<'a> {
+    fn new(archive: &'a Path, dest: &'a Path, budget: &'a mut Budget) -> Sink<'a> {
+        Sink {
+            archive,
+            dest,
+            budget,
+            report: ExtractReport::default(),
+            links: Vec::new(),
+        }
+    }
+
+    /// A [`ArchiveError::Corrupt`] for this archive.
+    pub(crate) fn corrupt(&self, detail: impl std::fmt::Display) -> ArchiveError {
+        ArchiveError::Corrupt {
+            archive: self.archive.to_path_buf(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A [`ArchiveError::Unsupported`] for this archive.
+    pub(crate) fn unsupported(&self, raw: &[u8], what: &str) -> ArchiveError {
+        ArchiveError::Unsupported {
+            archive: self.archive.to_path_buf(),
+            entry: String::from_utf8_lossy(raw).into_owned(),
+            what: what.to_string(),
+        }
+    }
+
+    /// Fails early when an archive declares more entries than the budget allows.
+    pub(crate) fn expect_entries(&self, declared: u64) -> Result<(), ArchiveError> {
+        if self.budget.entries.saturating_add(declared) > self.budget.limits.max_entries {
+            return Err(ArchiveError::TooManyEntries {
+                archive: self.archive.to_path_buf(),
+                limit: self.budget.limits.max_entries,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts one entry and checks its name; `None` means skip it.
+    fn admit(&mut self, raw: &[u8]) -> Result<Option<PathBuf>, ArchiveError> {
+        self.budget.entries += 1;
+        if self.budget.entries > self.budget.limits.max_entries {
+            return Err(ArchiveError::TooManyEntries {
+                archive: self.archive.to_path_buf(),
+                limit: self.budget.limits.max_entries,
+            });
+        }
+        match entry::check_name(raw) {
+            EntryName::Path(path) => Ok(Some(path)),
+            EntryName::Skip(reason) => {
+                self.skip(reason);
+                Ok(None)
+            }
+            EntryName::Unsafe(reason) => Err(self.unsafe_entry(raw, reason)),
+        }
+    }
+
+    fn unsafe_entry(&self, raw: &[u8], reason: &str) -> ArchiveError {
+        ArchiveError::UnsafePath {
+            archive: self.archive.to_path_buf(),
+            entry: String::from_utf8_lossy(raw).into_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Records a skipped entry.
+    pub(crate) fn skip(&mut self, reason: &str) {
+        *self.report.skipped.entry(reason.to_string()).or_insert(0) += 1;
+    }
+
+    /// Creates a folder entry.
+    pub(crate) fn dir(&mut self, raw: &[u8]) -> Result<(), ArchiveError> {
+        if let Some(rel) = self.admit(raw)? {
+            let path = self.dest.join(rel);
+            fs::create_dir_all(&path).map_err(|source| ArchiveError::Write { path, source })?;
+            self.report.dirs += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes a regular file entry from `reader`; `declared` is the size the archive claims.
+    pub(crate) fn file(
+        &mut self,
+        raw: &[u8],
+        declared: Option<u64>,
+        reader: &mut dyn Read,
+    ) -> Result<(), ArchiveError> {
+        let Some(rel) = self.admit(raw)? else {
+            return Ok(());
+        };
+        let limits = self.budget.limits;
+        let entry_name = || String::from_utf8_lossy(raw).into_owned();
+        if declared.is_some_and(|size| size > limits.max_entry_bytes) {
+            return Err(ArchiveError::EntryTooLarge {
+                archive: self.archive.to_path_buf(),
+                entry: entry_name(),
+                limit: limits.max_entry_bytes,
+            });
+        }
+        let path = self.dest.join(&rel);
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ArchiveError::Write { path, source }
+        };
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(write_err(parent))?;
+        }
+        let mut out = File::create(&path).map_err(write_err(&path))?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut written = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.corrupt(format!("entry `{}`: {e}", entry_name()))),
+            };
+            written += n as u64;
+            if written > limits.max_entry_bytes {
+                return Err(ArchiveError::EntryTooLarge {
+                    archive: self.archive.to_path_buf(),
+                    entry: entry_name(),
+                    limit: limits.max_entry_bytes,
+                });
+            }
+            if self.budget.bytes + written > limits.max_total_bytes {
+                return Err(ArchiveError::TotalTooLarge {
+                    archive: self.archive.to_path_buf(),
+                    limit: limits.max_total_bytes,
+                });
+            }
+            out.write_all(&buf[..n]).map_err(write_err(&path))?;
+        }
+        if declared.is_some_and(|size| size != written) {
+            return Err(self.corrupt(format!(
+                "entry `{}` declares {} bytes but holds {written}",
+                entry_name(),
+                declared.unwrap_or_default()
+            )));
+        }
+        self.budget.bytes += written;
+        self.report.bytes += written;
+        self.report.files += 1;
+        Ok(())
+    }
+
+    /// Queues a symbolic (`hard == false`) or hard link, after checking where it points.
+    pub(crate) fn link(
+        &mut self,
+        raw: &[u8],
+        target: &[u8],
+        hard: bool,
+    ) -> Result<(), ArchiveError> {
+        let Some(rel) = self.admit(raw)? else {
+            return Ok(());
+        };
+        let entry = String::from_utf8_lossy(raw).into_owned();
+        let target_text = String::from_utf8_lossy(target).into_owned();
+        let escapes = || {
+            self.unsafe_entry(
+                raw,
+                &format!("it links to `{target_text}`, outside the extraction folder"),
+            )
+        };
+        let target = if hard {
+            // Hard-link targets are archive member names, relative to the archive root.
+            match entry::check_name(target) {
+                EntryName::Path(path) => path,
+                _ => return Err(escapes()),
+            }
+        } else {
+            if target.contains(&0) || !entry::link_stays_inside(&rel, Path::new(&target_text)) {
+                return Err(escapes());
+            }
+            PathBuf::from(&target_text)
+        };
+        self.links.push(PendingLink {
+            entry,
+            path: rel,
+            target,
+            hard,
+        });
+        Ok(())
+    }
+
+    /// Creates the deferred links and returns the report.
+    fn finish(mut self) -> Result<ExtractReport, ArchiveError> {
+        for link in std::mem::take(&mut self.links) {
+            self.make_link(&link)?;
+        }
+        Ok(self.report)
+    }
+
+    fn make_link(&mut self, link: &PendingLink) -> Result<(), ArchiveError> {
+        let raw = link.entry.as_bytes();
+        let through_link = |rel: &Path| -> bool {
+            let mut at = self.dest.to_path_buf();
+            let parents = rel.parent().map(|p| p.components().collect::<Vec<_>>());
+            parents.unwrap_or_default().into_iter().any(|c| {
+                at.push(c);
+                fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink())
+            })
+        };
+        if through_link(&link.path) || (link.hard && through_link(&link.target)) {
+            return Err(self.unsafe_entry(raw, "its path goes through another link"));
+        }
+        let path = self.dest.join(&link.path);
+        let write_err = |source| ArchiveError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(write_err)?;
+        }
+        if link.hard {
+            let target = self.dest.join(&link.target);
+            let is_file = fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_file());
+            if !is_file {
+                return Err(self.corrupt(format!(
+                    "hard link `{}` points to `{}`, which is not a file extracted earlier",
+                    link.entry,
+                    link.target.display()
+                )));
+            }
+            fs::hard_link(&target, &path).map_err(write_err)?;
+        } else {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(&link.target, &path).map_err(write_err)?;
+            #[cfg(not(unix))]
+            {
+                self.skip("symbolic link (not supported on this platform)");
+                return Ok(());
+            }
+        }
+        self.report.links += 1;
+        Ok(())
+    }
+}

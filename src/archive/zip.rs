@@ -1,0 +1,51 @@
+//! Zip extraction (ZIP64 included, as the zip crate reads it), through the checks in [`Sink`].
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use super::{ArchiveError, Sink};
+use crate::progress::Progress;
+
+/// Extracts every entry of a zip archive into `sink`.
+pub(super) fn extract(
+    archive_path: &Path,
+    sink: &mut Sink<'_>,
+    progress: Progress,
+) -> Result<(), ArchiveError> {
+    let file = File::open(archive_path).map_err(|e| sink.corrupt(e))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| sink.corrupt(e))?;
+    sink.expect_entries(archive.len() as u64)?;
+    let name = archive_path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    let bar = progress.items(archive.len() as u64, format!("extracting {name}"));
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(|e| sink.corrupt(e))?;
+        let raw = match entry.name() {
+            Ok(name) => name.into_owned().into_bytes(),
+            Err(_) => entry.name_raw().to_vec(),
+        };
+        if entry.encrypted() {
+            return Err(sink.unsupported(&raw, "the entry is encrypted"));
+        }
+        if entry.is_dir() {
+            sink.dir(&raw)?;
+        } else if entry.is_symlink() {
+            let mut target = Vec::new();
+            // A link's target is its content; cap it so a "link" cannot be a bomb.
+            (&mut entry)
+                .take(4096)
+                .read_to_end(&mut target)
+                .map_err(|e| sink.corrupt(e))?;
+            sink.link(&raw, &target, false)?;
+        } else {
+            let declared = entry.size();
+            sink.file(&raw, Some(declared), &mut entry)?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Naming datasets and finding their files: the data dir, the folder of each prepared
+//! dataset, and opening a prepared dataset (or any image folder or CSV) as a catalogue.
+//!
+//! Layout of a prepared dataset, `<data>/<name>/`:
+//!
+//! | Path | What |
+//! |---|---|
+//! | `downloads/` | verified downloads (`<file>.part` while downloading) |
+//! | `root/` | the extracted archives, renamed into place when complete |
+//! | `catalog.csv` | every image with its class (and box) |
+//! | `image-check.json` | full lists of missing, unreadable and unlisted images |
+//! | `splits/<name>/split.{csv,json}` | splits |
+//! | `prepared.json` | the summary of the last successful `prepare-data` |
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{self, Catalog, CatalogError};
+use crate::manifest::{self, CanonicalSplit};
+
+/// The environment variable that sets the data dir when `--data-dir` is not given.
+pub const DATA_DIR_ENV: &str = "LIFTED_DATA";
+
+/// The data dir: `explicit` (from `--data-dir`), else `$LIFTED_DATA`, else `data/`.
+pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os(DATA_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+/// What the user named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetRef {
+    /// A dataset name (`sop`, `cub200`, `cars196`, `sample`, or a prepared folder's name).
+    Named(String),
+    /// An image folder (one sub-folder per class) or a CSV file.
+    Path(PathBuf),
+}
+
+impl DatasetRef {
+    /// Reads a command-line argument: a built-in name, else an existing path, else a name.
+    pub fn parse(arg: &str) -> DatasetRef {
+        let path = Path::new(arg);
+        let is_built_in = manifest::built_in_names().any(|n| n == arg);
+        if !is_built_in && (path.exists() || arg.contains(['/', '\\']) || arg.ends_with(".csv")) {
+            DatasetRef::Path(path.to_path_buf())
+        } else {
+            DatasetRef::Named(arg.to_string())
+        }
+    }
+}
+
+/// The folder of one dataset under the data dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetDir {
+    /// `<data>/<name>`.
+    pub dir: PathBuf,
+}
+
+impl DatasetDir {
+    /// The folder of dataset `name` under `data_dir`.
+    pub fn new(data_dir: &Path, name: &str) -> DatasetDir {
+        DatasetDir {
+            dir: data_dir.join(name),
+        }
+    }
+    /// Verified downloads.
+    pub fn downloads(&self) -> PathBuf {
+        self.dir.join("downloads")
+    }
+    /// The extracted archives.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+    /// The stored catalogue.
+    pub fn catalog_csv(&self) -> PathBuf {
+        self.dir.join("catalog.csv")
+    }
+    /// The image check report.
+    pub fn image_check(&self) -> PathBuf {
+        self.dir.join("image-check.json")
+    }
+    /// The folder of a split.
+    pub fn split(&self, name: &str) -> PathBuf {
+        self.dir.join("splits").join(name)
+    }
+    /// The summary of the last successful preparation.
+    pub fn prepared_json(&self) -> PathBuf {
+        self.dir.join("prepared.json")
+    }
+}
+
+/// What later stages need to know about a prepared dataset (stored in `prepared.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreparedInfo {
+    /// The dataset's name.
+    pub dataset: String,
+    /// The folder image paths are relative to.
+    pub root: PathBuf,
+    /// The canonical split rule, if the dataset has one.
+    pub canonical_split: Option<CanonicalSplit>,
+    /// The split `prepare-data` wrote, by name (`canonical` or a seeded one).
+    pub default_split: String,
+}
+
+/// Errors from opening a dataset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatasetError {
+    /// A named dataset has not been prepared in this data dir.
+    #[error(
+        "dataset `{name}` is not prepared in {data_dir} (no {missing}); run `lifted \
+         prepare-data {name}` first, or pass --data-dir"
+    )]
+    NotPrepared {
+        /// The name.
+        name: String,
+        /// The data dir looked in.
+        data_dir: PathBuf,
+        /// The file that was looked for.
+        missing: PathBuf,
+    },
+    /// `prepared.json` could not be read.
+    #[error("cannot read {path}; run `lifted prepare-data` again")]
+    BadPrepared {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is neither a folder nor a CSV file.
+    #[error("{0} is neither a folder of class sub-folders nor a .csv file")]
+    NotADataset(PathBuf),
+    /// Reading the catalogue failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// A dataset opened as a catalogue, with its canonical split rule if it has one.
+#[derive(Debug, Clone)]
+pub struct OpenedDataset {
+    /// The images and classes.
+    pub catalog: Catalog,
+    /// The canonical split rule.
+    pub canonical_split: Option<CanonicalSplit>,
+}
+
+/// Opens a prepared dataset by name, or reads an image folder or CSV file in place.
+pub fn open(reference: &DatasetRef, data_dir: &Path) -> Result<OpenedDataset, DatasetError> {
+    match reference {
+        DatasetRef::Named(name) => open_prepared(data_dir, name),
+        DatasetRef::Path(path) if path.join("prepared.json").is_file() => {
+            let parent = path.parent().unwrap_or(Path::new("."));
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            open_prepared(parent, &name)
+        }
+        DatasetRef::Path(path) => {
+            let mut catalog = if path.is_dir() {
+                catalog::generic::read_folder(path)?
+            } else if path.is_file() {
+                catalog::generic::read_csv(path)?
+            } else {
+                return Err(DatasetError::NotADataset(path.clone()));
+            };
+            catalog.dataset = catalog::generic::name_for(path);
+            Ok(OpenedDataset {
+                catalog,
+                canonical_split: None,
+            })
+        }
+    }
+}
+
+fn open_prepared(data_dir: &Path, name: &str) -> Result<OpenedDataset, DatasetError> {
+    let dir = DatasetDir::new(data_dir, name);
+    let info_path = dir.prepared_json();
+    let bytes = match std::fs::read(&info_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(DatasetError::NotPrepared {
+                name: name.to_string(),
+                data_dir: data_dir.to_path_buf(),
+                missing: info_path,
+            });
+        }
+        Err(source) => {
+            return Err(DatasetError::BadPrepared {
+                path: info_path,
+                source,
+            });
+        }
+    };
+    let info: PreparedInfo = serde_json::from_slice::<PreparedSummaryInfo>(&bytes)
+        .map_err(|e| DatasetError::BadPrepared {
+            path: info_path.clone(),
+            source: e.into(),
+        })?
+        .info;
+    let catalog = catalog::read_catalog_csv(&dir.catalog_csv(), &info.dataset, &info.root)?;
+    Ok(OpenedDataset {
+        catalog,
+        canonical_split: info.canonical_split,
+    })
+}
+
+/// The part of `prepared.json` this module reads.
+#[derive(Deserialize)]
+struct PreparedSummaryInfo {
+    info: PreparedInfo,
+}

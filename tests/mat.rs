@@ -1,0 +1,109 @@
+//! The MAT-5 reader against files written by a real MATLAB-compatible writer
+//! (`scipy.io.savemat`) and in MATLAB's own style (doubles stored as miUINT8/miUINT16,
+//! UTF-16 names), both made by `tools/fixtures/make_cars_mat.py` and checked there with
+//! `scipy.io.loadmat`; the expected values are that script's `expected.json`.
+
+use lifted::catalog::mat5::{self, MatError, MatValue};
+
+use crate::support::images::fixtures;
+
+fn expected() -> serde_json::Value {
+    let bytes = std::fs::read(fixtures().join("cars196/expected.json")).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn check_file(name: &str) {
+    let bytes = std::fs::read(fixtures().join("cars196").join(name)).unwrap();
+    let mat = mat5::parse(&bytes).unwrap();
+    let expected = expected();
+
+    let Some(MatValue::Cell { dims, items }) = mat.get("class_names") else {
+        panic!("{name}: class_names is not a cell");
+    };
+    assert_eq!(dims, &[1, 196]);
+    let names: Vec<&str> = items.iter().map(|v| v.as_text().unwrap()).collect();
+    let wanted: Vec<&str> = expected["class_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(names, wanted, "{name}");
+
+    let Some(MatValue::Struct {
+        dims,
+        fields,
+        elements,
+    }) = mat.get("annotations")
+    else {
+        panic!("{name}: annotations is not a struct");
+    };
+    assert_eq!(dims, &[1, 16]);
+    assert_eq!(
+        fields,
+        &[
+            "relative_im_path",
+            "bbox_x1",
+            "bbox_y1",
+            "bbox_x2",
+            "bbox_y2",
+            "class",
+            "test"
+        ]
+    );
+    for (element, row) in elements
+        .iter()
+        .zip(expected["annotations"].as_array().unwrap())
+    {
+        assert_eq!(
+            element[0].as_text(),
+            row["relative_im_path"].as_str(),
+            "{name}"
+        );
+        for (i, field) in fields.iter().enumerate().skip(1) {
+            assert_eq!(
+                element[i].as_scalar(),
+                row[field.as_str()].as_f64(),
+                "{name}: {field}"
+            );
+        }
+    }
+}
+
+#[test]
+fn reads_a_file_written_by_scipy() {
+    check_file("cars_annos_scipy.mat");
+}
+
+#[test]
+fn reads_a_file_in_matlabs_own_narrow_storage() {
+    check_file("cars_annos_matlab_style.mat");
+}
+
+#[test]
+fn every_truncation_is_an_error_not_a_panic() {
+    let bytes = std::fs::read(fixtures().join("cars196/cars_annos_matlab_style.mat")).unwrap();
+    for cut in 0..bytes.len() {
+        let result = mat5::parse(&bytes[..cut]);
+        // A cut exactly between two variables leaves a valid file with fewer variables.
+        if let Ok(mat) = &result {
+            assert!(mat.variables.len() < 2, "cut at {cut} kept every variable");
+        }
+    }
+}
+
+#[test]
+fn corrupted_compressed_data_is_an_error() {
+    let mut bytes = std::fs::read(fixtures().join("cars196/cars_annos_matlab_style.mat")).unwrap();
+    for b in &mut bytes[140..180] {
+        *b ^= 0xa5;
+    }
+    let err = mat5::parse(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MatError::Decompress(_) | MatError::Malformed { .. } | MatError::Truncated { .. }
+        ),
+        "{err:?}"
+    );
+}

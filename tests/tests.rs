@@ -1,0 +1,18 @@
+//! Integration tests, one binary (see `support` for the harness).
+
+mod support;
+
+/// Extraction of hostile, truncated and oversized archives.
+mod archive;
+/// Annotation readers and the image check, on fixtures in each dataset's exact layout.
+mod catalog;
+/// `prepare-data` and `split` end to end through the binary.
+mod cli;
+/// Downloads against a local server with injected faults.
+mod fetch;
+/// Runs killed during download and during extraction, then re-run.
+mod interrupt;
+/// The MAT-5 reader on files written by scipy and in MATLAB's own style.
+mod mat;
+/// Canonical, seeded and fold splits, against an independent reference.
+mod split;
