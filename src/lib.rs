@@ -15,7 +15,7 @@
 //!     manifest: None,
 //!     archives: vec![],
 //!     allow_unverified: false,
-//!     allow_missing: false,
+//!     skip_bad_images: false,
 //!     name: None,
 //!     fetch: Default::default(),
 //!     progress: lifted::progress::Progress::hidden(),
@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod dataset;
 pub mod fetch;
 pub mod fsutil;
+pub mod imageio;
 pub mod manifest;
 pub mod prepare;
 pub mod progress;

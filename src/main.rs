@@ -61,9 +61,10 @@ struct PrepareArgs {
     /// Accept files whose size or hash does not match the manifest (recorded as a warning).
     #[arg(long)]
     allow_unverified: bool,
-    /// Leave out listed images that are missing or unreadable instead of failing.
+    /// Leave out listed images that are missing or do not decode, instead of failing (recorded
+    /// as a warning).
     #[arg(long)]
-    allow_missing: bool,
+    skip_bad_images: bool,
     /// Folder name under the data dir for a PATH dataset [default: the folder's or file's name].
     #[arg(long)]
     name: Option<String>,
@@ -131,7 +132,7 @@ fn prepare_data(args: PrepareArgs) -> anyhow::Result<()> {
         manifest: args.manifest,
         archives: args.archives,
         allow_unverified: args.allow_unverified,
-        allow_missing: args.allow_missing,
+        skip_bad_images: args.skip_bad_images,
         name: args.name,
         fetch: FetchOptions {
             retries: args.retries,

@@ -306,17 +306,7 @@ impl Manifest {
 
     /// Checks the rules serde cannot express.
     fn validate(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !name_ok {
-            return Err(format!(
-                "name `{}` must be non-empty ASCII letters, digits, `-` or `_`",
-                self.name
-            ));
-        }
+        check_name(&self.name).map_err(|problem| format!("name `{}`: {problem}", self.name))?;
         if self.files.is_empty() {
             return Err("lists no files".to_string());
         }
@@ -363,6 +353,18 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Checks that a dataset name can be a folder name under the data dir.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
+    if name.is_empty() || name.starts_with('.') || !name.chars().all(safe) {
+        return Err(
+            "a dataset name must be ASCII letters, digits, `-`, `_` or `.`, not starting with `.`"
+                .to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks that an optional hash is lower-case hex of the right length.

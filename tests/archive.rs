@@ -33,6 +33,7 @@ fn run(
     let result = extract(
         &archive,
         kind,
+        name,
         &dest,
         &mut Budget::new(limits),
         Progress::hidden(),
@@ -119,7 +120,8 @@ fn symlinks_escaping_the_target_are_refused() {
                 matches!(&result, Err(ArchiveError::UnsafePath { entry, .. }) if entry == "link"),
                 "{kind} {target}: {result:?}"
             );
-            assert!(!dir.path().join("out/link").exists() || dir.path().join("out/link").is_dir());
+            let made = std::fs::symlink_metadata(dir.path().join("out/link"));
+            assert!(made.is_err(), "{kind} {target}: the link was created");
         }
     }
 }
@@ -167,6 +169,79 @@ fn a_link_through_another_link_is_refused() {
     assert!(
         matches!(&result, Err(ArchiveError::UnsafePath { entry, .. }) if entry == "p/q/r"),
         "{result:?}"
+    );
+}
+
+#[test]
+fn a_chain_of_links_that_climbs_out_is_refused() {
+    // Each name stays inside on its own (`d` is `.`, and `d/..` looks like `.`), but `e`
+    // resolves to the parent of the extraction folder.
+    let members = vec![
+        ("d".to_string(), Member::Symlink(".".to_string())),
+        ("e".to_string(), Member::Symlink("d/..".to_string())),
+    ];
+    for (kind, bytes) in both(&members) {
+        let (_dir, result) = run(&bytes, kind, ROOMY);
+        assert!(
+            matches!(&result, Err(ArchiveError::UnsafePath { entry, reason, .. }) if entry == "e" && reason.contains("does not resolve inside")),
+            "{kind}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn a_dangling_link_is_refused() {
+    let members = vec![("l".to_string(), Member::Symlink("missing/file".to_string()))];
+    let (_dir, result) = run(&tar_gz(&members), FileKind::TarGz, ROOMY);
+    assert!(
+        matches!(result, Err(ArchiveError::UnsafePath { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn skipped_entries_have_their_own_allowance() {
+    // An AppleDouble twin for every file must not eat the entry limit...
+    let mut members: Members = Vec::new();
+    for i in 0..8 {
+        members.push(file(&format!("d/f{i}.jpg"), "x"));
+        members.push(file(&format!("d/._f{i}.jpg"), "fork"));
+    }
+    let limits = ExtractLimits {
+        max_entries: 10,
+        ..ROOMY
+    };
+    let (_dir, result) = run(&tar_gz(&members), FileKind::TarGz, limits);
+    assert_eq!(result.unwrap().files, 8);
+    // ...but a flood of them still stops.
+    let flood: Members = (0..50)
+        .map(|i| file(&format!("__MACOSX/._{i}"), "fork"))
+        .collect();
+    let (_dir, result) = run(&tar_gz(&flood), FileKind::TarGz, limits);
+    assert!(
+        matches!(result, Err(ArchiveError::TooManyEntries { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_multi_member_gzip_is_read_to_the_end() {
+    // Concatenated gzip members (as bgzip or `cat a.gz b.gz` make) are one valid stream.
+    let whole = tar_gz(&vec![file("a.txt", "alpha"), file("b.txt", "beta")]);
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&whole[..]), &mut plain).unwrap();
+    let (head, tail) = plain.split_at(1024);
+    let mut bytes = Vec::new();
+    for part in [head, tail] {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(part).unwrap();
+        bytes.extend(encoder.finish().unwrap());
+    }
+    let (dir, result) = run(&bytes, FileKind::TarGz, ROOMY);
+    assert_eq!(result.unwrap().files, 2);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/b.txt")).unwrap(),
+        b"beta"
     );
 }
 

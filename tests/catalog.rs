@@ -249,8 +249,7 @@ fn missing_and_unreadable_images_are_reported_by_path() {
 }
 
 #[test]
-fn image_headers_of_every_fixture_kind_read() {
-    // prepare-data reads headers only: a truncated JPEG passes here and is caught by pack.
+fn every_fixture_kind_decodes_and_a_truncated_jpeg_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let names = [
         "rgb.jpg",
@@ -270,7 +269,14 @@ fn image_headers_of_every_fixture_kind_read() {
     let csv_path = write(dir.path(), "list.csv", csv.as_bytes());
     let catalog = catalog::generic::read_csv(&csv_path).unwrap();
     let check = check_images(&catalog, Progress::hidden());
-    assert!(check.is_clean(), "{check:?}");
+    assert!(
+        check.missing.is_empty() && check.duplicates.is_empty(),
+        "{check:?}"
+    );
+    assert_eq!(check.unreadable.len(), 1, "{check:?}");
+    let (path, reason) = &check.unreadable[0];
+    assert_eq!(path, "truncated.jpg");
+    assert!(reason.contains("damaged JPEG"), "{reason}");
 }
 
 #[test]
@@ -318,4 +324,58 @@ fn csv_catalogue_with_numeric_labels_keeps_them_as_ids() {
     let bad = write(dir.path(), "bad.csv", b"file,label\na.jpg,1\n");
     let err = catalog::generic::read_csv(&bad).unwrap_err();
     assert!(err.to_string().contains("`path` column"), "{err}");
+}
+
+/// Writes the CARS fixture with an altered (uncompressed) MAT-file and reads it.
+fn cars_with_mat(edit: impl Fn(&mut Vec<u8>)) -> Result<Catalog, CatalogError> {
+    let dir = on_disk(&datasets::cars());
+    let mut mat = crate::mat::uncompressed_fixture();
+    edit(&mut mat);
+    write(dir.path(), "cars_annos.mat", &mat);
+    read(CatalogFormat::Cars196, dir.path())
+}
+
+fn replace_once(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern present");
+    bytes[at..at + to.len()].copy_from_slice(to);
+}
+
+#[test]
+fn cars_annotations_that_break_the_format_are_explained() {
+    assert_eq!(cars_with_mat(|_| {}).unwrap().images.len(), 16);
+    let err = cars_with_mat(|m| replace_once(m, b"class\0", b"clasz\0")).unwrap_err();
+    assert!(
+        err.to_string().contains("annotations has no field `class`"),
+        "{err}"
+    );
+    let err = cars_with_mat(|m| replace_once(m, b"class_names", b"class_namez")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no variable `class_names` (found: annotations, class_namez)"),
+        "{err}"
+    );
+    // Row 1's class (a small miUINT8 element holding 1) becomes 250, beyond the 196 names.
+    let err = cars_with_mat(|m| {
+        let class_field = [2u8, 0, 1, 0, 1, 0, 0, 0];
+        let first_row_path = b"car_ims/000001.jpg";
+        let start = m
+            .windows(first_row_path.len())
+            .position(|w| w == first_row_path)
+            .unwrap();
+        let at = start
+            + m[start..]
+                .windows(8)
+                .position(|w| w == class_field)
+                .unwrap();
+        m[at + 4] = 250;
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("annotations(1).class is 250, not a class number 1-196"),
+        "{err}"
+    );
 }

@@ -232,6 +232,7 @@ fn a_truncated_archive_fails_cleanly_and_leaves_nothing_trusted() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
+        .filter(|name| name != ".lock")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
@@ -276,11 +277,11 @@ fn a_listed_image_that_is_missing_is_named() {
         err.contains("listed images are missing (1)") && err.contains(missing),
         "{err}"
     );
-    assert!(err.contains("--allow-missing"), "{err}");
+    assert!(err.contains("--skip-bad-images"), "{err}");
     let report = std::fs::read_to_string(dir.path().join("d/cub200/image-check.json")).unwrap();
     assert!(report.contains(missing));
-    // With --allow-missing the image is left out and the summary says so.
-    let (output, _dir) = prepare_broken_cub(&fixture, &["--allow-missing", "--json"]);
+    // With --skip-bad-images the image is left out and the summary says so.
+    let (output, _dir) = prepare_broken_cub(&fixture, &["--skip-bad-images", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let summary: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(summary["images"], 15);
@@ -492,4 +493,82 @@ fn wrong_usage_is_a_usage_error() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn a_renamed_mat_file_is_matched_by_content_and_used_under_its_real_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, counts) = archives("cars196", dir.path());
+    let renamed = dir.path().join("cars_annos (1).mat");
+    std::fs::rename(&files[1], &renamed).unwrap();
+    let data = dir.path().join("d");
+    let summary = prepare_json(&[
+        "cars196",
+        "--data-dir",
+        s(&data),
+        "--allow-unverified",
+        "--archive",
+        s(&files[0]),
+        "--archive",
+        s(&renamed),
+    ]);
+    assert_parts(&summary, counts);
+    assert!(data.join("cars196/root/cars_annos.mat").is_file());
+}
+
+#[test]
+fn a_folder_name_outside_the_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("imgs");
+    write(&images, "a/1.jpg", &crate::support::images::jpeg(1));
+    write(&images, "b/1.jpg", &crate::support::images::jpeg(2));
+    let data = dir.path().join("d");
+    for name in ["../escape", ".hidden", "sop"] {
+        let output = run(&[
+            "prepare-data",
+            s(&images),
+            "--quiet",
+            "--data-dir",
+            s(&data),
+            "--name",
+            name,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        assert!(
+            stderr(&output).contains(&format!("--name `{name}`")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert!(!dir.path().join("escape").exists());
+}
+
+#[test]
+fn a_second_run_on_the_same_dataset_waits_its_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = lifted::fsutil::try_lock(&dir.path().join("sample/.lock"))
+        .unwrap()
+        .expect("lock is free");
+    let output = run(&[
+        "prepare-data",
+        "sample",
+        "--quiet",
+        "--data-dir",
+        s(dir.path()),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("another lifted process is preparing this dataset"),
+        "{}",
+        stderr(&output)
+    );
+    drop(lock);
+    let output = run(&[
+        "prepare-data",
+        "sample",
+        "--quiet",
+        "--data-dir",
+        s(dir.path()),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
 }

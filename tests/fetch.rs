@@ -354,3 +354,121 @@ fn a_file_without_published_hash_needs_allow_unverified() {
     let err = fetch(&file, dir.path()).unwrap_err();
     assert!(matches!(err, FetchError::NoChecksum { .. }), "{err}");
 }
+
+#[test]
+fn a_server_that_ignores_range_and_keeps_dropping_gives_up() {
+    // Each attempt restarts from zero and breaks at the same byte: no attempt makes the part
+    // file longer, so the retries run out instead of looping forever.
+    let server = Server::start();
+    let bytes = body();
+    server.route(
+        "/a",
+        bytes.clone(),
+        vec![Fault::DropAfter(20_000)],
+        Fault::IgnoreRangeDropAfter(20_000),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = fetch(&entry(&bytes, &[server.url("/a")]), dir.path()).unwrap_err();
+    assert!(matches!(err, FetchError::AllSourcesFailed { .. }), "{err}");
+    assert_eq!(
+        server.requests_for("/a").len(),
+        2 + fast_fetch().retries as usize
+    );
+    assert!(
+        err.to_string()
+            .contains("20000 bytes received so far are kept"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_html_mirror_does_not_destroy_bytes_kept_from_another() {
+    let server = Server::start();
+    let bytes = body();
+    server.route(
+        "/first",
+        bytes.clone(),
+        vec![Fault::DropAfter(20_000)],
+        Fault::Status(404),
+    );
+    server.route("/drive", bytes.clone(), vec![], Fault::Html);
+    server.route("/third", bytes.clone(), vec![], Fault::Serve);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        server.url("/first"),
+        server.url("/drive"),
+        server.url("/third"),
+    ];
+    let fetched = fetch(&entry(&bytes, &urls), dir.path()).unwrap();
+    assert_eq!(fetched.origin, server.url("/third"));
+    assert_eq!(
+        ranges(&server, "/third"),
+        vec![Some("bytes=20000-".to_string())]
+    );
+    assert_eq!(std::fs::read(dir.path().join("data.tgz")).unwrap(), bytes);
+}
+
+#[test]
+fn a_resumed_copy_that_fails_its_hash_is_fetched_again_from_zero() {
+    // A stale part file from another copy: resuming it gives a wrong hash, so the same mirror
+    // is asked once more for the whole file before it is blamed.
+    let server = Server::start();
+    let bytes = body();
+    server.route("/a", bytes.clone(), vec![], Fault::Serve);
+    let dir = tempfile::tempdir().unwrap();
+    let mut stale = bytes[..30_000].to_vec();
+    stale[5] ^= 0xff;
+    write(dir.path(), "data.tgz.part", &stale);
+    let fetched = fetch(&entry(&bytes, &[server.url("/a")]), dir.path()).unwrap();
+    assert_eq!(fetched.verification, Verification::Verified);
+    assert_eq!(
+        ranges(&server, "/a"),
+        vec![Some("bytes=30000-".to_string()), None]
+    );
+    assert_eq!(std::fs::read(dir.path().join("data.tgz")).unwrap(), bytes);
+}
+
+#[test]
+fn allow_unverified_still_prefers_a_verified_mirror() {
+    let server = Server::start();
+    let bytes = body();
+    let mut other = bytes.clone();
+    other[7] ^= 1;
+    server.route("/bad", other, vec![], Fault::Serve);
+    server.route("/good", bytes.clone(), vec![], Fault::Serve);
+    let dir = tempfile::tempdir().unwrap();
+    let file = entry(&bytes, &[server.url("/bad"), server.url("/good")]);
+    let fetched = fetch_file(
+        &file,
+        dir.path(),
+        &fast_fetch(),
+        true,
+        &|_| None,
+        Progress::hidden(),
+    )
+    .unwrap();
+    assert_eq!(
+        (fetched.verification, fetched.origin),
+        (Verification::Verified, server.url("/good"))
+    );
+    assert_eq!(std::fs::read(dir.path().join("data.tgz")).unwrap(), bytes);
+    assert!(!dir.path().join("data.tgz.unverified").exists());
+}
+
+#[test]
+fn a_body_longer_than_the_manifest_size_is_refused() {
+    // Without Content-Length the size is only known at the end of the body.
+    let server = Server::start();
+    let bytes = body();
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(b"trailing bytes");
+    server.route("/a", longer, vec![], Fault::NoLength);
+    let dir = tempfile::tempdir().unwrap();
+    let err = fetch(&entry(&bytes, &[server.url("/a")]), dir.path()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the server has 65550 bytes, but the manifest says 65536"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data.tgz").exists());
+}

@@ -13,6 +13,6 @@ mod fetch;
 /// Runs killed during download and during extraction, then re-run.
 mod interrupt;
 /// The MAT-5 reader on files written by scipy and in MATLAB's own style.
-mod mat;
+pub mod mat;
 /// Canonical, seeded and fold splits, against an independent reference.
 mod split;

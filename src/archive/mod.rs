@@ -126,11 +126,14 @@ pub struct ExtractReport {
     pub skipped: BTreeMap<String, u64>,
 }
 
-/// Counts entries and bytes across every archive of a dataset against its limits.
+/// Counts entries and bytes across every archive of a dataset against its limits. Skipped
+/// entries (macOS metadata) have their own allowance of `max_entries`, so a genuine archive
+/// with an AppleDouble twin of every file still extracts, and a flood of them still stops.
 #[derive(Debug)]
 pub struct Budget {
     limits: ExtractLimits,
     entries: u64,
+    skipped: u64,
     bytes: u64,
 }
 
@@ -140,15 +143,18 @@ impl Budget {
         Budget {
             limits,
             entries: 0,
+            skipped: 0,
             bytes: 0,
         }
     }
 }
 
-/// Extracts `archive` into the folder `dest` (which must exist and should be empty).
+/// Extracts `archive` into the folder `dest` (which must exist and should be empty). A plain
+/// file (a MAT-file) is copied in as `name`, the name the dataset expects.
 pub fn extract(
     archive: &Path,
     kind: FileKind,
+    name: &str,
     dest: &Path,
     budget: &mut Budget,
     progress: Progress,
@@ -158,7 +164,6 @@ pub fn extract(
         FileKind::Zip => zip::extract(archive, &mut sink, progress)?,
         FileKind::TarGz => tar_gz::extract(archive, &mut sink, progress)?,
         FileKind::Mat => {
-            let name = archive.file_name().unwrap_or_default().to_string_lossy();
             let mut reader = File::open(archive).map_err(|e| sink.corrupt(e))?;
             sink.file(name.as_bytes(), None, &mut reader)?;
         }
@@ -212,9 +217,11 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Fails early when an archive declares more entries than the budget allows.
+    /// Fails early when an archive declares more entries than the budget could ever allow.
     pub(crate) fn expect_entries(&self, declared: u64) -> Result<(), ArchiveError> {
-        if self.budget.entries.saturating_add(declared) > self.budget.limits.max_entries {
+        let allowance = self.budget.limits.max_entries.saturating_mul(2);
+        let used = self.budget.entries + self.budget.skipped;
+        if used.saturating_add(declared) > allowance {
             return Err(ArchiveError::TooManyEntries {
                 archive: self.archive.to_path_buf(),
                 limit: self.budget.limits.max_entries,
@@ -223,23 +230,31 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    /// Counts one entry and checks its name; `None` means skip it.
+    /// Checks an entry's name and counts it; `None` means skip it.
     fn admit(&mut self, raw: &[u8]) -> Result<Option<PathBuf>, ArchiveError> {
-        self.budget.entries += 1;
-        if self.budget.entries > self.budget.limits.max_entries {
-            return Err(ArchiveError::TooManyEntries {
-                archive: self.archive.to_path_buf(),
-                limit: self.budget.limits.max_entries,
-            });
-        }
         match entry::check_name(raw) {
-            EntryName::Path(path) => Ok(Some(path)),
+            EntryName::Path(path) => {
+                self.budget.entries += 1;
+                self.check_entries()?;
+                Ok(Some(path))
+            }
             EntryName::Skip(reason) => {
-                self.skip(reason);
+                self.skip(reason)?;
                 Ok(None)
             }
             EntryName::Unsafe(reason) => Err(self.unsafe_entry(raw, reason)),
         }
+    }
+
+    fn check_entries(&self) -> Result<(), ArchiveError> {
+        let limit = self.budget.limits.max_entries;
+        if self.budget.entries > limit || self.budget.skipped > limit {
+            return Err(ArchiveError::TooManyEntries {
+                archive: self.archive.to_path_buf(),
+                limit,
+            });
+        }
+        Ok(())
     }
 
     fn unsafe_entry(&self, raw: &[u8], reason: &str) -> ArchiveError {
@@ -251,8 +266,10 @@ impl<'a> Sink<'a> {
     }
 
     /// Records a skipped entry.
-    pub(crate) fn skip(&mut self, reason: &str) {
+    pub(crate) fn skip(&mut self, reason: &str) -> Result<(), ArchiveError> {
+        self.budget.skipped += 1;
         *self.report.skipped.entry(reason.to_string()).or_insert(0) += 1;
+        self.check_entries()
     }
 
     /// Creates a folder entry.
@@ -370,10 +387,29 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    /// Creates the deferred links and returns the report.
+    /// Creates the deferred links, checks where each really leads, and returns the report.
     fn finish(mut self) -> Result<ExtractReport, ArchiveError> {
-        for link in std::mem::take(&mut self.links) {
-            self.make_link(&link)?;
+        let links = std::mem::take(&mut self.links);
+        for link in &links {
+            self.make_link(link)?;
+        }
+        // Names alone cannot judge a chain (`d -> .`, then `e -> d/..`): resolve every symbolic
+        // link now that all exist, and refuse any that dangles or leads outside.
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ArchiveError::Write { path, source }
+        };
+        let root = fs::canonicalize(self.dest).map_err(write_err(self.dest))?;
+        for link in links.iter().filter(|l| !l.hard) {
+            let inside = fs::canonicalize(self.dest.join(&link.path))
+                .is_ok_and(|real| real.starts_with(&root));
+            if !inside {
+                let target = link.target.display();
+                return Err(self.unsafe_entry(
+                    link.entry.as_bytes(),
+                    &format!("it links to `{target}`, which does not resolve inside the extraction folder"),
+                ));
+            }
         }
         Ok(self.report)
     }
@@ -415,8 +451,7 @@ impl<'a> Sink<'a> {
             std::os::unix::fs::symlink(&link.target, &path).map_err(write_err)?;
             #[cfg(not(unix))]
             {
-                self.skip("symbolic link (not supported on this platform)");
-                return Ok(());
+                return self.skip("symbolic link (not supported on this platform)");
             }
         }
         self.report.links += 1;

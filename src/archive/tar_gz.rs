@@ -1,13 +1,13 @@
 //! tar.gz extraction through the checks in [`Sink`].
 //!
-//! The gzip stream is read to its end after the last tar entry, so a copy cut short at an
-//! entry boundary is still caught by the missing gzip trailer.
+//! The gzip stream (all its members) is read to its end after the last tar entry, so a copy
+//! cut short at an entry boundary is still caught by the missing gzip trailer.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 use tar::EntryType;
 
@@ -31,7 +31,7 @@ pub(super) fn extract(
         inner: BufReader::with_capacity(1 << 16, file),
         bar: bar.clone(),
     };
-    let mut archive = tar::Archive::new(GzDecoder::new(counted));
+    let mut archive = tar::Archive::new(MultiGzDecoder::new(counted));
     let entries = archive.entries().map_err(|e| sink.corrupt(e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| sink.corrupt(e))?;
@@ -50,10 +50,10 @@ pub(super) fn extract(
                 sink.link(&raw, &target, kind == EntryType::Link)?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                sink.skip("device or FIFO entry");
+                sink.skip("device or FIFO entry")?;
             }
             EntryType::GNUSparse => return Err(sink.unsupported(&raw, "GNU sparse files")),
-            _ => sink.skip("tar metadata entry"),
+            _ => sink.skip("tar metadata entry")?,
         }
     }
     let mut decoder = archive.into_inner();

@@ -9,8 +9,8 @@
 //!   `lifted split` is therefore a valid input.
 //!
 //! Class ids: with `class_id` they are taken as given. With labels or folder names, if every
-//! label is a non-negative integer that integer is the id; otherwise the labels are sorted and
-//! numbered from 1.
+//! label is a non-negative integer (and no two spell the same number) that integer is the id;
+//! otherwise the labels are sorted and numbered from 1.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -202,10 +202,18 @@ fn from_labels(
     let mut labels: Vec<&str> = labelled.iter().map(|(_, l)| l.as_str()).collect();
     labels.sort_unstable();
     labels.dedup();
+    // Integer labels are their own ids, unless two spellings name one number ("1", "01").
     let numeric: Option<Vec<u32>> = labels.iter().map(|l| l.parse::<u32>().ok()).collect();
+    let distinct = |numbers: &Vec<u32>| {
+        numbers
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == numbers.len()
+    };
     let ids: BTreeMap<&str, u32> = match numeric {
-        Some(numbers) => labels.iter().copied().zip(numbers).collect(),
-        None => labels
+        Some(numbers) if distinct(&numbers) => labels.iter().copied().zip(numbers).collect(),
+        _ => labels
             .iter()
             .enumerate()
             .map(|(i, l)| (*l, i as u32 + 1))

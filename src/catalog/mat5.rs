@@ -335,7 +335,7 @@ fn read_matrix(
     let count = element_count(&dims, base)?;
     let value = match class {
         MX_CELL => {
-            let (items, _) = read_matrices(data, rest, count, base, depth)?;
+            let items = read_matrices(data, rest, count, base, depth)?;
             MatValue::Cell { dims, items }
         }
         MX_STRUCT => read_struct(data, rest, dims, count, base, depth)?,
@@ -369,7 +369,9 @@ fn read_struct(
     depth: usize,
 ) -> Result<MatValue, MatError> {
     let len_el = read_tag(data, start).map_err(|e| shift(e, base))?;
-    let name_len = match decode_numbers(len_el.kind, len_el.data(data), base)?.as_slice() {
+    let name_len = match decode_numbers(len_el.kind, len_el.data(data), base + len_el.data_start)?
+        .as_slice()
+    {
         [n] if *n >= 1.0 && *n <= 4096.0 => *n as usize,
         _ => {
             return Err(MatError::Malformed {
@@ -392,8 +394,15 @@ fn read_struct(
         offset: base + start,
         what: "struct size overflows".to_string(),
     })?;
-    let (values, _) = read_matrices(data, names_el.next, total, base, depth)?;
+    let values = read_matrices(data, names_el.next, total, base, depth)?;
     let elements = if fields.is_empty() {
+        // Nothing bounds `count` here but the dimensions: cap it by the bytes that hold it.
+        if count > data.len() {
+            return Err(MatError::Malformed {
+                offset: base + start,
+                what: format!("a struct without fields claims {count} elements"),
+            });
+        }
         vec![Vec::new(); count]
     } else {
         values
@@ -415,7 +424,7 @@ fn read_matrices(
     count: usize,
     base: usize,
     depth: usize,
-) -> Result<(Vec<MatValue>, usize), MatError> {
+) -> Result<Vec<MatValue>, MatError> {
     // Every element takes at least an 8-byte tag: reject counts the bytes cannot hold
     // before allocating for them.
     if count > data.len().saturating_sub(start) / 8 {
@@ -438,7 +447,7 @@ fn read_matrices(
         values.push(value);
         offset = el.next;
     }
-    Ok((values, offset))
+    Ok(values)
 }
 
 /// [`read_matrix`] on a sub-slice, with error offsets relative to the whole buffer.

@@ -47,6 +47,15 @@ pub enum CatalogError {
         #[source]
         source: std::io::Error,
     },
+    /// A file could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A line of an annotation file does not have the documented form.
     #[error("{path} line {line}: {reason}")]
     Malformed {

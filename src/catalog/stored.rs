@@ -51,11 +51,11 @@ pub fn write_catalog_csv(catalog: &Catalog, path: &Path) -> Result<(), CatalogEr
             })
             .map_err(csv_err)?;
     }
-    let bytes = writer.into_inner().map_err(|e| CatalogError::Read {
+    let bytes = writer.into_inner().map_err(|e| CatalogError::Write {
         path: path.to_path_buf(),
         source: e.into_error(),
     })?;
-    fsutil::write_atomic(path, &bytes).map_err(|source| CatalogError::Read {
+    fsutil::write_atomic(path, &bytes).map_err(|source| CatalogError::Write {
         path: path.to_path_buf(),
         source,
     })

@@ -5,11 +5,12 @@
 //! - a request for `bytes=N-` is appended only when the answer is `206` with a
 //!   `Content-Range: bytes N-(T-1)/T` that starts exactly at `N` (and `T` is the manifest size);
 //! - a `200` means the server ignored the range: the part file is truncated and refilled;
-//! - a `416` means there is nothing left to send: accepted only if the part already has the
-//!   manifest size, otherwise the part is discarded and the next attempt starts over.
+//! - a `416` (or a `206` whose range does not match) discards the part; the next attempt
+//!   starts over. A part that already has the manifest size is not requested at all.
 //!
-//! The first bytes of a fresh body are sniffed before anything is written, so an HTML page
-//! served instead of the archive is named as such.
+//! The first bytes of a fresh body are sniffed before the part file is touched, so an HTML
+//! page served instead of the archive is named as such and the bytes kept from earlier
+//! attempts (perhaps from another mirror) survive.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -77,11 +78,6 @@ impl AttemptError {
             AttemptError::Request(_) | AttemptError::Interrupted { .. } | AttemptError::Restart(_)
         )
     }
-
-    /// Whether this attempt made progress (so it should not use up a retry).
-    pub(crate) fn made_progress(&self) -> bool {
-        matches!(self, AttemptError::Interrupted { received, .. } if *received > 0)
-    }
 }
 
 /// Downloads `url` into `part`, resuming from its current length; returns when the body ended
@@ -118,7 +114,9 @@ pub(crate) fn attempt(
     let status = response.status();
     let total = match status {
         StatusCode::PARTIAL_CONTENT => match content_range(&response) {
-            Some((start, end, total)) if start == have && end + 1 == total => Some(total),
+            Some((start, end, total)) if start == have && end.checked_add(1) == Some(total) => {
+                Some(total)
+            }
             other => {
                 truncate(part).map_err(local)?;
                 return Err(AttemptError::Restart(format!(
@@ -175,12 +173,10 @@ fn receive(
     let mut received = 0u64;
     let mut out = if have == 0 {
         let mut head = Vec::with_capacity(SNIFF_LEN);
-        let eof = fill(&mut response, &mut head, SNIFF_LEN)
+        fill(&mut response, &mut head, SNIFF_LEN)
             .map_err(|source| AttemptError::Interrupted { received, source })?;
         let looks = sniff(&head, file.kind);
-        let too_short = eof && head.len() < file.kind.magic().len();
-        if looks != Sniffed::Expected || too_short {
-            let _ = std::fs::remove_file(part);
+        if looks != Sniffed::Expected {
             return Err(AttemptError::WrongContent(looks));
         }
         let mut out = File::create(part).map_err(local)?;
@@ -223,18 +219,18 @@ fn receive(
     }
 }
 
-/// Reads into `head` until it holds `want` bytes or the body ends; returns whether it ended.
-fn fill(reader: &mut impl Read, head: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+/// Reads into `head` until it holds `want` bytes or the body ends.
+fn fill(reader: &mut impl Read, head: &mut Vec<u8>, want: usize) -> io::Result<()> {
     let mut chunk = [0u8; SNIFF_LEN];
     while head.len() < want {
         match reader.read(&mut chunk[..want - head.len()]) {
-            Ok(0) => return Ok(true),
+            Ok(0) => return Ok(()),
             Ok(n) => head.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(false)
+    Ok(())
 }
 
 /// Empties the part file (creating it if needed).

@@ -109,8 +109,8 @@ pub enum FetchError {
     /// A file the user supplied does not match the manifest.
     #[error(
         "{path} does not match the manifest entry for {name}: {}\n\
-         Consider downloading it again; or, if you trust this copy, pass --allow-unverified to \
-         use it anyway.",
+         Consider deleting it and downloading it again (prepare-data downloads a missing file \
+         itself); or, if you trust this copy, pass --allow-unverified to use it anyway.",
         join_mismatches(.mismatches)
     )]
     Rejected {
@@ -123,7 +123,7 @@ pub enum FetchError {
     },
     /// The manifest has no hash for this file, so it cannot be verified.
     #[error(
-        "the manifest has no size or hash for {name}, so {path} cannot be verified; pass \
+        "the manifest publishes no hash for {name}, so {path} cannot be verified; pass \
          --allow-unverified to use it anyway"
     )]
     NoChecksum {
@@ -180,6 +180,9 @@ fn all_failed_message(
 
 /// Makes sure `file` is in `dir`, verified: an earlier verified download is re-hashed, otherwise
 /// the sources are tried in order. `bundled` resolves `bundled:` sources.
+///
+/// With `allow_unverified`, a copy that does not match is kept aside while the remaining
+/// sources are tried for a verified one, and used only if none has it.
 pub fn fetch_file(
     file: &SourceFile,
     dir: &Path,
@@ -188,61 +191,106 @@ pub fn fetch_file(
     bundled: &dyn Fn(&str) -> Option<&'static [u8]>,
     progress: Progress,
 ) -> Result<Fetched, FetchError> {
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FetchError::Io { path, source }
-    };
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
     let destination = dir.join(&file.name);
     if destination.exists() {
         return verify_local(file, &destination, "downloads/", allow_unverified, progress);
     }
     let part = fsutil::with_suffix(&destination, ".part");
+    let aside = fsutil::with_suffix(&destination, ".unverified");
     let mut failures = Vec::new();
+    let mut kept_aside: Option<(String, Digests, Vec<Mismatch>)> = None;
     let mut client = None;
     for source in &file.sources {
-        let outcome = match source.scheme() {
-            SourceScheme::Unsupported => Err(format!(
-                "{} URLs cannot be fetched by lifted; download it by hand",
-                source.url.split(':').next().unwrap_or("this kind of")
-            )),
-            SourceScheme::Bundled(name) => match bundled(&name) {
-                Some(bytes) => {
-                    fsutil::write_atomic(&part, bytes).map_err(io_err(&part))?;
-                    Ok(())
+        let mut obtain = |part: &Path| -> Result<Result<bool, String>, FetchError> {
+            Ok(match source.scheme() {
+                SourceScheme::Unsupported => Err(format!(
+                    "{} URLs cannot be fetched by lifted; download it by hand",
+                    source.url.split(':').next().unwrap_or("this kind of")
+                )),
+                SourceScheme::Bundled(name) => match bundled(&name) {
+                    Some(bytes) => {
+                        fsutil::write_atomic(part, bytes).map_err(io_error(part))?;
+                        Ok(false)
+                    }
+                    None => Err(format!("no bundled file named `{name}` in this build")),
+                },
+                SourceScheme::Http => {
+                    if client.is_none() {
+                        client = Some(build_client(options)?);
+                    }
+                    let client = client.as_ref().expect("the client was just built");
+                    download(client, &source.url, part, file, options, progress)
                 }
-                None => Err(format!("no bundled file named `{name}` in this build")),
-            },
-            SourceScheme::Http => {
-                if client.is_none() {
-                    client = Some(build_client(options)?);
-                }
-                let client = client.as_ref().expect("client was just built");
-                download(client, &source.url, &part, file, options, progress)
-            }
+            })
         };
-        if let Err(reason) = outcome {
-            failures.push(SourceFailure {
-                url: source.url.clone(),
-                reason,
-            });
-            continue;
-        }
-        let fetched = check(file, &part, &source.url, allow_unverified, progress)?;
-        match fetched {
-            Ok(mut fetched) => {
-                fsutil::rename_durable(&part, &destination).map_err(io_err(&destination))?;
-                fetched.path = destination;
-                return Ok(fetched);
-            }
-            Err(mismatches) => {
-                fs::remove_file(&part).map_err(io_err(&part))?;
+        let resumed = match obtain(&part)? {
+            Ok(resumed) => resumed,
+            Err(reason) => {
                 failures.push(SourceFailure {
                     url: source.url.clone(),
-                    reason: format!("wrong file: {}", join_mismatches(&mismatches)),
+                    reason,
                 });
+                continue;
             }
+        };
+        let (mut digests, mut mismatches) = examine(file, &part, progress)?;
+        if !mismatches.is_empty() && resumed {
+            // The bytes may come from several attempts or mirrors: judge this source on a
+            // fresh copy before blaming it.
+            fs::remove_file(&part).map_err(io_error(&part))?;
+            if let Err(reason) = obtain(&part)? {
+                failures.push(SourceFailure {
+                    url: source.url.clone(),
+                    reason,
+                });
+                continue;
+            }
+            (digests, mismatches) = examine(file, &part, progress)?;
         }
+        if mismatches.is_empty() && file.has_hash() {
+            if kept_aside.is_some() {
+                fs::remove_file(&aside).map_err(io_error(&aside))?;
+            }
+            fsutil::rename_durable(&part, &destination).map_err(io_error(&destination))?;
+            return Ok(Fetched {
+                name: file.name.clone(),
+                path: destination,
+                origin: source.url.clone(),
+                digests,
+                verification: Verification::Verified,
+            });
+        }
+        if !file.has_hash() && !allow_unverified {
+            return Err(FetchError::NoChecksum {
+                name: file.name.clone(),
+                path: part,
+            });
+        }
+        failures.push(SourceFailure {
+            url: source.url.clone(),
+            reason: if mismatches.is_empty() {
+                "downloaded, but the manifest publishes no hash to verify it".to_string()
+            } else {
+                format!("wrong file: {}", join_mismatches(&mismatches))
+            },
+        });
+        if allow_unverified && kept_aside.is_none() {
+            fsutil::rename_durable(&part, &aside).map_err(io_error(&aside))?;
+            kept_aside = Some((source.url.clone(), digests, mismatches));
+        } else {
+            fs::remove_file(&part).map_err(io_error(&part))?;
+        }
+    }
+    if let Some((origin, digests, mismatches)) = kept_aside {
+        fsutil::rename_durable(&aside, &destination).map_err(io_error(&destination))?;
+        return Ok(Fetched {
+            name: file.name.clone(),
+            path: destination,
+            origin,
+            digests,
+            verification: unverified(&mismatches),
+        });
     }
     let kept = fs::metadata(&part).ok().map(|m| m.len()).filter(|&n| n > 0);
     Err(FetchError::AllSourcesFailed {
@@ -261,67 +309,65 @@ pub fn verify_local(
     allow_unverified: bool,
     progress: Progress,
 ) -> Result<Fetched, FetchError> {
-    match check(file, path, origin, allow_unverified, progress)? {
-        Ok(fetched) => Ok(fetched),
-        Err(mismatches) => Err(FetchError::Rejected {
+    let (digests, mismatches) = examine(file, path, progress)?;
+    let verification = if mismatches.is_empty() && file.has_hash() {
+        Verification::Verified
+    } else if !allow_unverified && !file.has_hash() {
+        return Err(FetchError::NoChecksum {
+            name: file.name.clone(),
+            path: path.to_path_buf(),
+        });
+    } else if !allow_unverified {
+        return Err(FetchError::Rejected {
             name: file.name.clone(),
             path: path.to_path_buf(),
             mismatches,
-        }),
-    }
-}
-
-/// Hashes `path` and compares it with the manifest; a mismatch is `Ok(Err(..))` unless
-/// `allow_unverified` turns it into an unverified success.
-fn check(
-    file: &SourceFile,
-    path: &Path,
-    origin: &str,
-    allow_unverified: bool,
-    progress: Progress,
-) -> Result<Result<Fetched, Vec<Mismatch>>, FetchError> {
-    let size = fs::metadata(path)
-        .map_err(|source| FetchError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    let bar = progress.bytes(Some(size), format!("verifying {}", file.name));
-    let digests = digest_file(path, file.md5.is_some(), &bar).map_err(|source| FetchError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    bar.finish_and_clear();
-    let mismatches = compare(file, &digests);
-    let verification = if !file.has_hash() {
-        if !allow_unverified {
-            return Err(FetchError::NoChecksum {
-                name: file.name.clone(),
-                path: path.to_path_buf(),
-            });
-        }
-        Verification::Unverified {
-            reason: "the manifest publishes no hash for it".to_string(),
-        }
-    } else if mismatches.is_empty() {
-        Verification::Verified
-    } else if allow_unverified {
-        Verification::Unverified {
-            reason: join_mismatches(&mismatches),
-        }
+        });
     } else {
-        return Ok(Err(mismatches));
+        unverified(&mismatches)
     };
-    Ok(Ok(Fetched {
+    Ok(Fetched {
         name: file.name.clone(),
         path: path.to_path_buf(),
         origin: origin.to_string(),
         digests,
         verification,
-    }))
+    })
 }
 
-/// Tries one HTTP source, with retries and exponential backoff on connection failures.
+/// Why an accepted file is unverified.
+fn unverified(mismatches: &[Mismatch]) -> Verification {
+    Verification::Unverified {
+        reason: if mismatches.is_empty() {
+            "the manifest publishes no hash for it".to_string()
+        } else {
+            join_mismatches(mismatches)
+        },
+    }
+}
+
+/// Hashes `path` and compares it with the manifest entry.
+fn examine(
+    file: &SourceFile,
+    path: &Path,
+    progress: Progress,
+) -> Result<(Digests, Vec<Mismatch>), FetchError> {
+    let size = fs::metadata(path).map_err(io_error(path))?.len();
+    let bar = progress.bytes(Some(size), format!("verifying {}", file.name));
+    let digests = digest_file(path, file.md5.is_some(), &bar).map_err(io_error(path))?;
+    bar.finish_and_clear();
+    let mismatches = compare(file, &digests);
+    Ok((digests, mismatches))
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + use<> {
+    let path = path.to_path_buf();
+    move |source| FetchError::Io { path, source }
+}
+
+/// Tries one HTTP source, with retries and exponential backoff on connection failures; an
+/// attempt that made the part file longer does not use up a retry. Returns whether the
+/// download resumed from bytes kept earlier.
 fn download(
     client: &reqwest::blocking::Client,
     url: &str,
@@ -329,18 +375,26 @@ fn download(
     file: &SourceFile,
     options: &FetchOptions,
     progress: Progress,
-) -> Result<(), String> {
+) -> Result<bool, String> {
+    let length = || fs::metadata(part).map_or(0, |m| m.len());
     let bar = progress.bytes(file.size, format!("downloading {}", file.name));
     let mut failed_tries = 0u32;
+    let mut resumed = false;
     let result = loop {
+        let before = length();
+        resumed |= before > 0;
         match http::attempt(client, url, part, file, &bar) {
-            Ok(()) => break Ok(()),
+            Ok(()) => break Ok(resumed),
             Err(http::AttemptError::Local { path, source }) => {
                 break Err(format!("cannot write {path}: {source}"));
             }
-            Err(e) if e.is_retryable() && (e.made_progress() || failed_tries < options.retries) => {
-                if !e.made_progress() {
+            Err(e) if e.is_retryable() => {
+                let progressed = length() > before;
+                if !progressed {
                     failed_tries += 1;
+                    if failed_tries > options.retries {
+                        break Err(chain(&e));
+                    }
                 }
                 let delay = options.backoff * 2u32.saturating_pow(failed_tries.saturating_sub(1));
                 bar.println(format!("{url}: {}; retrying in {delay:?}", chain(&e)));

@@ -77,7 +77,14 @@ pub(crate) fn extract_root(
     let mut budget = Budget::new(limits);
     let mut report = ExtractReport::default();
     for (file, kind) in files {
-        let one = archive::extract(&file.path, *kind, temp.path(), &mut budget, progress)?;
+        let one = archive::extract(
+            &file.path,
+            *kind,
+            &file.name,
+            temp.path(),
+            &mut budget,
+            progress,
+        )?;
         report.files += one.files;
         report.dirs += one.dirs;
         report.links += one.links;
@@ -86,6 +93,8 @@ pub(crate) fn extract_root(
             *report.skipped.entry(reason).or_insert(0) += count;
         }
     }
+    // The stamp marks the folder complete: the files it vouches for must be on disk first.
+    fsutil::sync_tree(temp.path()).map_err(io(temp.path()))?;
     let stamp = serde_json::to_vec_pretty(&wanted).expect("a stamp serialises");
     fsutil::write_atomic(&temp.path().join(STAMP), &stamp).map_err(io(temp.path()))?;
 

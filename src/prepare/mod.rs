@@ -1,13 +1,17 @@
 //! `prepare-data`: from a dataset name (or an image folder, or a CSV) to a verified,
 //! extracted, catalogued and split dataset under the data dir.
 //!
-//! The steps, each in its own module: fetch and verify every file ([`crate::fetch`]), extract
-//! them all-or-nothing ([`extract`]), read the annotations ([`crate::catalog`]), check every
-//! image on disk, compare the counts with the manifest, and write the canonical split
-//! ([`crate::split`]). Whatever is accepted despite a problem (`--allow-unverified`,
-//! `--allow-missing`) is recorded as a warning in the summary and in `prepared.json`.
+//! The steps: fetch and verify every file ([`crate::fetch`], with `--archive` files matched by
+//! [`inputs`]), extract them all-or-nothing ([`extract`]), read the annotations
+//! ([`crate::catalog`]), decode every image and compare the counts with the manifest
+//! ([`checks`]), and write the catalogue and canonical split ([`crate::split`]). Whatever is
+//! accepted despite a problem (`--allow-unverified`, `--skip-bad-images`) is recorded as a
+//! warning in the summary and in `prepared.json`. One run at a time may prepare a dataset: a
+//! lock file in its folder keeps a second run out.
 
+mod checks;
 mod extract;
+mod inputs;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -20,12 +24,10 @@ use crate::catalog::{self, Catalog, CatalogError, ImageCheck};
 use crate::dataset::{DatasetDir, DatasetRef, PreparedInfo};
 use crate::fetch::{self, FetchError, FetchOptions, Fetched};
 use crate::fsutil;
-use crate::manifest::{self, CanonicalSplit, ExpectedCounts, Manifest, ManifestError, SourceFile};
+use crate::manifest::{self, CanonicalSplit, Manifest, ManifestError};
 use crate::progress::Progress;
 use crate::split::{self, Part, SplitError, SplitMethod, SplitSpec};
-
-/// How many paths an error message lists before saying "and N more".
-const LISTED_IN_MESSAGES: usize = 10;
+use checks::CountCheck;
 
 /// The split written for datasets without a canonical one.
 pub const DEFAULT_SEEDED: SplitMethod = SplitMethod::Seeded {
@@ -42,10 +44,10 @@ pub struct PrepareOptions {
     pub manifest: Option<PathBuf>,
     /// Files downloaded by hand, used instead of downloading.
     pub archives: Vec<PathBuf>,
-    /// Accept files that do not match the manifest (recorded as a warning).
+    /// Accept files and counts that do not match the manifest (recorded as warnings).
     pub allow_unverified: bool,
-    /// Leave out listed images that are missing or unreadable instead of failing.
-    pub allow_missing: bool,
+    /// Leave out listed images that are missing or do not decode, instead of failing.
+    pub skip_bad_images: bool,
     /// The folder name for an image folder or CSV (default: its file name).
     pub name: Option<String>,
     /// Network settings.
@@ -85,8 +87,18 @@ pub enum PrepareError {
         /// The manifest's file names.
         expected: String,
     },
-    /// Listed images are missing or unreadable.
-    #[error("{}", bad_images_message(.check, .report))]
+    /// Two `--archive` files stand for the same manifest file.
+    #[error("--archive {first} and --archive {second} are both {name}; pass it once")]
+    DuplicateArchive {
+        /// The manifest's file name.
+        name: String,
+        /// The first file given.
+        first: PathBuf,
+        /// The second file given.
+        second: PathBuf,
+    },
+    /// Listed images are missing or do not decode.
+    #[error("{}", checks::bad_images_message(.check, .report))]
     BadImages {
         /// What the check found.
         check: Box<ImageCheck>,
@@ -106,9 +118,19 @@ pub enum PrepareError {
         /// The count found.
         found: usize,
     },
-    /// A folder's name clashes with a built-in dataset.
-    #[error("`{0}` is the name of a built-in dataset; choose another folder name with --name")]
-    NameClash(String),
+    /// A folder name is not usable.
+    #[error("--name `{name}`: {problem}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Another process is preparing the same dataset.
+    #[error(
+        "another lifted process is preparing this dataset (it holds {0}); wait for it to finish"
+    )]
+    Busy(PathBuf),
     /// A local file could not be read or written.
     #[error("cannot access {path}")]
     Io {
@@ -120,66 +142,26 @@ pub enum PrepareError {
     },
 }
 
-fn bad_images_message(check: &ImageCheck, report: &Path) -> String {
-    let mut text = String::new();
-    let mut list = |title: String, paths: Vec<String>| {
-        if paths.is_empty() {
-            return;
-        }
-        text.push_str(&format!("{title} ({}):", paths.len()));
-        for path in paths.iter().take(LISTED_IN_MESSAGES) {
-            text.push_str(&format!("\n  {path}"));
-        }
-        if paths.len() > LISTED_IN_MESSAGES {
-            text.push_str(&format!(
-                "\n  … and {} more",
-                paths.len() - LISTED_IN_MESSAGES
-            ));
-        }
-        text.push('\n');
-    };
-    list(
-        "listed images are missing".to_string(),
-        check.missing.clone(),
-    );
-    list(
-        "listed images are unreadable".to_string(),
-        check
-            .unreadable
-            .iter()
-            .map(|(p, why)| format!("{p}: {why}"))
-            .collect(),
-    );
-    list(
-        "paths are listed twice".to_string(),
-        check.duplicates.clone(),
-    );
-    text.push_str(&format!(
-        "The full list is in {}. Consider removing the dataset's root/ folder and running \
-         prepare-data again (to re-extract), downloading the archive again, or passing \
-         --allow-missing to leave these images out.",
-        report.display()
-    ));
-    text
-}
-
 /// Prepares a dataset; see the module documentation.
 pub fn prepare(
     dataset: &DatasetRef,
     options: &PrepareOptions,
 ) -> Result<PrepareSummary, PrepareError> {
-    match dataset {
-        DatasetRef::Named(name) => {
-            let manifest = match &options.manifest {
-                Some(path) => Manifest::load(path)?,
-                None => Manifest::built_in(name)?,
-            };
-            prepare_manifest(&manifest, options)
-        }
-        DatasetRef::Path(path) => match &options.manifest {
-            Some(manifest) => prepare_manifest(&Manifest::load(manifest)?, options),
-            None => prepare_path(path, options),
-        },
+    let manifest = match (&options.manifest, dataset) {
+        (Some(path), _) => Manifest::load(path)?,
+        (None, DatasetRef::Named(name)) => Manifest::built_in(name)?,
+        (None, DatasetRef::Path(path)) => return prepare_path(path, options),
+    };
+    prepare_manifest(&manifest, options)
+}
+
+/// Takes the dataset folder's lock for the rest of the run.
+fn lock(dir: &DatasetDir) -> Result<std::fs::File, PrepareError> {
+    let path = dir.dir.join(".lock");
+    match fsutil::try_lock(&path) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(PrepareError::Busy(path)),
+        Err(source) => Err(PrepareError::Io { path, source }),
     }
 }
 
@@ -189,7 +171,8 @@ fn prepare_manifest(
     options: &PrepareOptions,
 ) -> Result<PrepareSummary, PrepareError> {
     let dir = DatasetDir::new(&options.data_dir, &manifest.name);
-    let assigned = assign_archives(manifest, &options.archives)?;
+    let _lock = lock(&dir)?;
+    let assigned = inputs::assign_archives(manifest, &options.archives)?;
     let mut files = Vec::new();
     for (file, local) in manifest.files.iter().zip(assigned) {
         let fetched = match local {
@@ -213,67 +196,44 @@ fn prepare_manifest(
     }
     let extraction = extract::extract_root(&dir, &files, manifest.limits, options.progress)?;
     let files: Vec<Fetched> = files.into_iter().map(|(f, _)| f).collect();
-    let verified = PrepareSummary::all_verified(&files);
 
     let catalog_root = dir.root().join(&manifest.catalog.root);
     let mut catalog = catalog::read(manifest.catalog.format, &manifest.name, &catalog_root)?;
     let mut warnings = Vec::new();
-    let check = check_catalog(&mut catalog, &dir, options, &mut warnings)?;
-
-    let mut count_problems = Vec::new();
-    let expected = manifest.expected;
-    compare_counts(
-        "images in the catalogue",
-        expected.images,
-        catalog.images.len(),
-        &mut count_problems,
-    );
-    compare_counts(
-        "classes with images",
-        expected.classes,
-        catalog.classes_with_images(),
-        &mut count_problems,
-    );
+    let check = checks::check_catalog(&mut catalog, &dir, options, &mut warnings)?;
 
     let spec = SplitSpec {
         method: SplitMethod::Canonical,
         folds: None,
     };
     let split = split::make_split(&catalog, Some(&manifest.split), spec)?;
-    let counts = split.counts(&catalog);
-    let (expected_train, expected_test) = match &manifest.split {
-        CanonicalSplit::ClassRange {
-            expected_train,
-            expected_test,
-            ..
-        }
-        | CanonicalSplit::Annotated {
-            expected_train,
-            expected_test,
-        } => (*expected_train, *expected_test),
-    };
+    let mut counts = CountCheck::default();
+    counts.compare(
+        "images in the catalogue",
+        manifest.expected.images,
+        catalog.images.len(),
+    );
+    counts.compare(
+        "classes with images",
+        manifest.expected.classes,
+        catalog.classes_with_images(),
+    );
+    let (CanonicalSplit::ClassRange {
+        expected_train,
+        expected_test,
+        ..
+    }
+    | CanonicalSplit::Annotated {
+        expected_train,
+        expected_test,
+    }) = &manifest.split;
+    let found = split.counts(&catalog);
     for (part, wanted) in [(Part::Train, expected_train), (Part::Test, expected_test)] {
-        let got = counts.get(&part).cloned().unwrap_or_default();
-        let ExpectedCounts { images, classes } = wanted;
-        compare_counts(
-            &format!("{part} images"),
-            images,
-            got.images,
-            &mut count_problems,
-        );
-        compare_counts(
-            &format!("{part} classes"),
-            classes,
-            got.classes,
-            &mut count_problems,
-        );
+        let got = found.get(&part).cloned().unwrap_or_default();
+        counts.compare(format!("{part} images"), wanted.images, got.images);
+        counts.compare(format!("{part} classes"), wanted.classes, got.classes);
     }
-    if let Some(problem) = count_problems.first() {
-        if verified && !options.allow_unverified {
-            return Err(problem.clone().into_error());
-        }
-        warnings.extend(count_problems.iter().map(CountProblem::warning));
-    }
+    counts.settle(options.allow_unverified, &mut warnings)?;
 
     let info = PreparedInfo {
         dataset: manifest.name.clone(),
@@ -296,14 +256,24 @@ fn prepare_manifest(
 
 /// Prepares an image folder or CSV file in place (images are not copied).
 fn prepare_path(path: &Path, options: &PrepareOptions) -> Result<PrepareSummary, PrepareError> {
-    let name = options
-        .name
-        .clone()
-        .unwrap_or_else(|| catalog::generic::name_for(path));
+    let name = match &options.name {
+        Some(name) => {
+            manifest::check_name(name).map_err(|problem| PrepareError::BadName {
+                name: name.clone(),
+                problem,
+            })?;
+            name.clone()
+        }
+        None => catalog::generic::name_for(path),
+    };
     if manifest::built_in_names().any(|n| n == name) {
-        return Err(PrepareError::NameClash(name));
+        return Err(PrepareError::BadName {
+            name,
+            problem: "it is the name of a built-in dataset; choose another with --name".to_string(),
+        });
     }
     let dir = DatasetDir::new(&options.data_dir, &name);
+    let _lock = lock(&dir)?;
     let mut catalog = if path.is_dir() {
         catalog::generic::read_folder(path)?
     } else {
@@ -312,7 +282,7 @@ fn prepare_path(path: &Path, options: &PrepareOptions) -> Result<PrepareSummary,
     catalog.dataset = name.clone();
     catalog.root = absolute(&catalog.root);
     let mut warnings = Vec::new();
-    let check = check_catalog(&mut catalog, &dir, options, &mut warnings)?;
+    let check = checks::check_catalog(&mut catalog, &dir, options, &mut warnings)?;
     let spec = SplitSpec {
         method: DEFAULT_SEEDED,
         folds: None,
@@ -324,21 +294,19 @@ fn prepare_path(path: &Path, options: &PrepareOptions) -> Result<PrepareSummary,
         canonical_split: None,
         default_split: spec.name(),
     };
-    let notes = vec![format!(
+    let mut notes = vec![format!(
         "{} has no canonical split; wrote the seeded split {} (change it with `lifted split`)",
         path.display(),
         spec.name()
     )];
-    let mut all_notes = notes;
-    all_notes.append(&mut catalog.notes);
-    let title = format!("images from {}", path.display());
+    notes.append(&mut catalog.notes);
     let details = Details {
-        title,
+        title: format!("images from {}", path.display()),
         files: Vec::new(),
         extraction: None,
         check,
         warnings,
-        notes: all_notes,
+        notes,
     };
     finish(&dir, catalog, split, info, details)
 }
@@ -361,21 +329,12 @@ fn finish(
     info: PreparedInfo,
     details: Details,
 ) -> Result<PrepareSummary, PrepareError> {
-    let Details {
-        title,
-        files,
-        extraction,
-        check,
-        warnings,
-        notes,
-    } = details;
     catalog::write_catalog_csv(&catalog, &dir.catalog_csv())?;
     let written = split::write_split(&catalog, &split, &dir.split(&info.default_split))?;
-    let unverified = !PrepareSummary::all_verified(&files);
     let summary = PrepareSummary {
-        title,
+        title: details.title,
         dir: dir.dir.clone(),
-        unverified,
+        unverified: !PrepareSummary::all_verified(&details.files),
         images: catalog.images.len(),
         classes: catalog.classes_with_images(),
         catalog_csv: dir.catalog_csv(),
@@ -387,141 +346,16 @@ fn finish(
             parts: split.counts(&catalog),
         },
         info,
-        files,
-        extraction,
-        image_check: check,
-        warnings,
-        notes,
+        files: details.files,
+        extraction: details.extraction,
+        image_check: details.check,
+        warnings: details.warnings,
+        notes: details.notes,
     };
     let json = serde_json::to_vec_pretty(&summary).expect("a summary serialises");
     let path = dir.prepared_json();
     fsutil::write_atomic(&path, &json).map_err(|source| PrepareError::Io { path, source })?;
     Ok(summary)
-}
-
-/// Checks every image; writes `image-check.json`; fails or drops bad images per the options.
-fn check_catalog(
-    catalog: &mut Catalog,
-    dir: &DatasetDir,
-    options: &PrepareOptions,
-    warnings: &mut Vec<String>,
-) -> Result<CheckCounts, PrepareError> {
-    let check = catalog::check_images(catalog, options.progress);
-    let report = dir.image_check();
-    let json = serde_json::to_vec_pretty(&check).expect("a check serialises");
-    fsutil::write_atomic(&report, &json).map_err(|source| PrepareError::Io {
-        path: report.clone(),
-        source,
-    })?;
-    let has_bad = !check.missing.is_empty() || !check.unreadable.is_empty();
-    if !check.duplicates.is_empty() || (has_bad && !options.allow_missing) {
-        return Err(PrepareError::BadImages {
-            check: Box::new(check),
-            report,
-        });
-    }
-    let mut bad: Vec<String> = check.missing.clone();
-    bad.extend(check.unreadable.iter().map(|(p, _)| p.clone()));
-    if !bad.is_empty() {
-        catalog.remove_images(
-            &bad,
-            "missing or unreadable, left out because of --allow-missing",
-        );
-        warnings.push(format!(
-            "{} missing and {} unreadable images were left out (--allow-missing); see {}",
-            check.missing.len(),
-            check.unreadable.len(),
-            report.display()
-        ));
-    }
-    Ok(CheckCounts {
-        missing: check.missing.len(),
-        unreadable: check.unreadable.len(),
-        unlisted: check.unlisted.len(),
-        report,
-    })
-}
-
-/// Pairs each manifest file with the `--archive` file given for it, if any.
-fn assign_archives(
-    manifest: &Manifest,
-    archives: &[PathBuf],
-) -> Result<Vec<Option<PathBuf>>, PrepareError> {
-    let mut assigned: Vec<Option<PathBuf>> = vec![None; manifest.files.len()];
-    for path in archives {
-        let index = match_archive(&manifest.files, path).filter(|&i| assigned[i].is_none());
-        match index {
-            Some(i) => assigned[i] = Some(path.clone()),
-            None => {
-                return Err(PrepareError::UnmatchedArchive {
-                    path: path.clone(),
-                    dataset: manifest.name.clone(),
-                    expected: manifest
-                        .files
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-        }
-    }
-    Ok(assigned)
-}
-
-/// The manifest file an archive stands for: same file name, else the only file of its kind.
-fn match_archive(files: &[SourceFile], path: &Path) -> Option<usize> {
-    let name = path.file_name()?.to_string_lossy();
-    if let Some(i) = files.iter().position(|f| f.name == name) {
-        return Some(i);
-    }
-    let mut head = [0u8; 32];
-    let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
-    let same_kind: Vec<usize> = files
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| head[..n].starts_with(f.kind.magic()))
-        .map(|(i, _)| i)
-        .collect();
-    match same_kind.as_slice() {
-        [only] => Some(*only),
-        _ => None,
-    }
-}
-
-/// A count that differs from the manifest.
-#[derive(Debug, Clone)]
-struct CountProblem {
-    what: String,
-    expected: usize,
-    found: usize,
-}
-
-impl CountProblem {
-    fn into_error(self) -> PrepareError {
-        PrepareError::CountMismatch {
-            what: self.what,
-            expected: self.expected,
-            found: self.found,
-        }
-    }
-
-    fn warning(&self) -> String {
-        format!(
-            "{}: found {}, the manifest expects {}",
-            self.what, self.found, self.expected
-        )
-    }
-}
-
-fn compare_counts(what: &str, expected: usize, found: usize, problems: &mut Vec<CountProblem>) {
-    if expected != found {
-        problems.push(CountProblem {
-            what: what.to_string(),
-            expected,
-            found,
-        });
-    }
 }
 
 /// `path` made absolute against the current folder (without resolving links).

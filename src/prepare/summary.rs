@@ -36,7 +36,7 @@ pub struct PrepareSummary {
     pub split: SplitSummary,
     /// How many listed images were left out, and image files nobody lists.
     pub image_check: CheckCounts,
-    /// Problems accepted on request (`--allow-unverified`, `--allow-missing`).
+    /// Problems accepted on request (`--allow-unverified`, `--skip-bad-images`).
     pub warnings: Vec<String>,
     /// Remarks.
     pub notes: Vec<String>,
@@ -60,9 +60,9 @@ pub struct SplitSummary {
 /// Counts from the image check (full lists are in `image-check.json`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckCounts {
-    /// Listed images missing on disk (left out with `--allow-missing`).
+    /// Listed images missing on disk (left out with `--skip-bad-images`).
     pub missing: usize,
-    /// Listed images with unreadable headers (left out with `--allow-missing`).
+    /// Listed images with unreadable headers (left out with `--skip-bad-images`).
     pub unreadable: usize,
     /// Image files on disk that no annotation lists (ignored).
     pub unlisted: usize,

@@ -19,6 +19,10 @@ pub enum Fault {
     Serve,
     /// Serve the whole body with 200, ignoring `Range`.
     IgnoreRange,
+    /// Ignore `Range` (200, whole length announced) and close after this many body bytes.
+    IgnoreRangeDropAfter(usize),
+    /// Serve the whole body with 200 and no `Content-Length` (the body ends at close).
+    NoLength,
     /// Honour `Range` in the headers, but close the connection after this many body bytes.
     DropAfter(usize),
     /// Answer with this status and a short text body.
@@ -199,6 +203,17 @@ fn handle(
             )?;
         }
         Fault::Stall(duration) => thread::sleep(duration),
+        Fault::IgnoreRangeDropAfter(n) => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+            )?;
+            send(&mut out, &body[..n.min(total)], &count, None)?;
+        }
+        Fault::NoLength => {
+            write!(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            send(&mut out, &body, &count, None)?;
+        }
         Fault::IgnoreRange => {
             write!(
                 out,

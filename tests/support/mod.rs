@@ -34,7 +34,7 @@ pub fn prepare_options(data_dir: &Path) -> PrepareOptions {
         manifest: None,
         archives: Vec::new(),
         allow_unverified: false,
-        allow_missing: false,
+        skip_bad_images: false,
         name: None,
         fetch: fast_fetch(),
         progress: Progress::hidden(),
