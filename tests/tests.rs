@@ -10,6 +10,8 @@ mod catalog;
 mod cli;
 /// Downloads against a local server with injected faults.
 mod fetch;
+/// Decoding against Pillow and numpy reference pixels.
+mod imageio;
 /// Runs killed during download and during extraction, then re-run.
 mod interrupt;
 /// The MAT-5 reader on files written by scipy and in MATLAB's own style.

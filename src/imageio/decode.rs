@@ -1,17 +1,14 @@
 //! Decoding JPEG and PNG bytes to 8-bit RGB.
 //!
 //! Conversions: grayscale is replicated into the three channels; CMYK and YCCK JPEGs are
-//! converted by zune-jpeg; 16-bit PNG samples are scaled to 8 bits (rounded); alpha is
-//! composited over white, so transparent product photos get the white background that the
+//! converted as PIL converts them; 16-bit PNG samples are scaled to 8 bits (rounded); alpha
+//! is composited over white, so transparent product photos get the white background that the
 //! paper's padding also uses. EXIF orientation is not applied, like PIL's `convert("RGB")`
 //! that the reference implementations use.
 
 use std::fmt;
 
-use zune_core::bytestream::ZCursor;
-use zune_core::colorspace::ColorSpace;
-use zune_core::options::DecoderOptions;
-use zune_jpeg::JpegDecoder;
+use super::jpeg;
 
 /// Largest width or height accepted (a guard against decompression bombs).
 pub const MAX_SIDE: usize = 16_384;
@@ -43,7 +40,7 @@ pub enum DecodeError {
         /// The first bytes, hex.
         head: String,
     },
-    /// The JPEG data is damaged or cut short.
+    /// The JPEG data is damaged or cut short (libjpeg's message).
     #[error("damaged JPEG: {0}")]
     Jpeg(String),
     /// The PNG data is damaged or cut short.
@@ -82,7 +79,7 @@ pub fn sniff_format(bytes: &[u8]) -> Option<Format> {
 /// Decodes JPEG or PNG bytes to RGB8.
 pub fn decode_rgb8(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
     match sniff_format(bytes) {
-        Some(Format::Jpeg) => decode_jpeg(bytes),
+        Some(Format::Jpeg) => jpeg::decode(bytes),
         Some(Format::Png) => decode_png(bytes),
         None => Err(DecodeError::UnknownFormat {
             head: bytes
@@ -95,43 +92,6 @@ pub fn decode_rgb8(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
     }
 }
 
-fn check_size(width: usize, height: usize) -> Result<(), DecodeError> {
-    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
-        return Err(DecodeError::Size { width, height });
-    }
-    Ok(())
-}
-
-fn decode_jpeg(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
-    let options = DecoderOptions::default()
-        .set_strict_mode(true)
-        .set_max_width(MAX_SIDE)
-        .set_max_height(MAX_SIDE)
-        .jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    decoder
-        .decode_headers()
-        .map_err(|e| DecodeError::Jpeg(e.to_string()))?;
-    let (width, height) = decoder
-        .dimensions()
-        .ok_or_else(|| DecodeError::Jpeg("no frame header".to_string()))?;
-    check_size(width, height)?;
-    let pixels = decoder
-        .decode()
-        .map_err(|e| DecodeError::Jpeg(e.to_string()))?;
-    if pixels.len() != width * height * 3 {
-        return Err(DecodeError::Jpeg(format!(
-            "decoded {} bytes for {width}x{height} RGB",
-            pixels.len()
-        )));
-    }
-    Ok(Rgb8Image {
-        width: width as u32,
-        height: height as u32,
-        pixels,
-    })
-}
-
 fn decode_png(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
     let mut reader =
         image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
@@ -140,8 +100,13 @@ fn decode_png(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
     limits.max_image_height = Some(MAX_SIDE as u32);
     reader.limits(limits);
     let decoded = reader.decode().map_err(DecodeError::Png)?;
-    check_size(decoded.width() as usize, decoded.height() as usize)?;
     let (width, height) = (decoded.width(), decoded.height());
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Size {
+            width: width as usize,
+            height: height as usize,
+        });
+    }
     let pixels = if decoded.color().has_alpha() {
         over_white(&decoded.to_rgba8())
     } else {

@@ -1,10 +1,10 @@
-//! Image decoding for every stage that reads pixels: `prepare-data`'s image check, `pack`'s
-//! writer, and the loader.
+//! Image decoding and encoding for every stage that touches pixels: `prepare-data`'s image
+//! check, `pack`'s writer, and the loader.
 //!
-//! Everything becomes 8-bit RGB. JPEG goes through zune-jpeg in strict mode (a truncated or
-//! damaged JPEG is an error, not a grey-filled picture); PNG through the `image` crate. See
-//! [`decode_rgb8`] for the conversions.
+//! Everything is 8-bit RGB in memory. JPEG goes through libjpeg-turbo ([`jpeg`]), PNG through
+//! the `image` crate; [`decode_rgb8`] documents the conversions.
 
 mod decode;
+pub mod jpeg;
 
-pub use decode::{DecodeError, Rgb8Image, decode_rgb8, sniff_format};
+pub use decode::{DecodeError, Format, MAX_SIDE, Rgb8Image, decode_rgb8, sniff_format};

@@ -1,4 +1,4 @@
-//! Real image bytes for fixtures: small JPEGs made with the `image` crate's encoder, and the
+//! Real image bytes for fixtures: small JPEGs made with libjpeg-turbo, and the
 //! committed special cases in `tests/fixtures/images/` (grayscale, CMYK, truncated...).
 
 use std::path::PathBuf;
@@ -24,9 +24,5 @@ pub fn jpeg(seed: u32) -> Vec<u8> {
             (((x + y) * 5 + (s >> 16)) % 256) as u8,
         ])
     });
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
-        .encode_image(&img)
-        .unwrap();
-    out
+    lifted::imageio::jpeg::encode(img.as_raw(), w as usize, h as usize, 85).unwrap()
 }
