@@ -135,6 +135,12 @@ pub enum DatasetError {
         #[source]
         source: std::io::Error,
     },
+    /// An image folder or CSV that has no prepared dataset folder.
+    #[error(
+        "{0} is not a prepared dataset; run `lifted prepare-data {0}` first and pass the name it \
+         prints"
+    )]
+    PathNotPrepared(PathBuf),
     /// The path is neither a folder nor a CSV file.
     #[error("{0} is neither a folder of class sub-folders nor a .csv file")]
     NotADataset(PathBuf),
@@ -179,6 +185,42 @@ pub fn open(reference: &DatasetRef, data_dir: &Path) -> Result<OpenedDataset, Da
 }
 
 fn open_prepared(data_dir: &Path, name: &str) -> Result<OpenedDataset, DatasetError> {
+    let prepared = load_prepared(data_dir, name)?;
+    Ok(OpenedDataset {
+        catalog: prepared.catalog,
+        canonical_split: prepared.info.canonical_split,
+    })
+}
+
+/// A prepared dataset: its folder, what `prepare-data` recorded, and its catalogue.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The dataset's folder.
+    pub dir: DatasetDir,
+    /// What `prepare-data` recorded.
+    pub info: PreparedInfo,
+    /// The images and classes.
+    pub catalog: Catalog,
+}
+
+/// Opens a prepared dataset, by name or by the path of its folder under a data dir. An image
+/// folder or CSV that has not been prepared is an error that says to prepare it.
+pub fn open_prepared_ref(
+    reference: &DatasetRef,
+    data_dir: &Path,
+) -> Result<Prepared, DatasetError> {
+    match reference {
+        DatasetRef::Named(name) => load_prepared(data_dir, name),
+        DatasetRef::Path(path) if path.join("prepared.json").is_file() => {
+            let parent = path.parent().unwrap_or(Path::new("."));
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            load_prepared(parent, &name)
+        }
+        DatasetRef::Path(path) => Err(DatasetError::PathNotPrepared(path.clone())),
+    }
+}
+
+fn load_prepared(data_dir: &Path, name: &str) -> Result<Prepared, DatasetError> {
     let dir = DatasetDir::new(data_dir, name);
     let info_path = dir.prepared_json();
     let bytes = match std::fs::read(&info_path) {
@@ -204,10 +246,7 @@ fn open_prepared(data_dir: &Path, name: &str) -> Result<OpenedDataset, DatasetEr
         })?
         .info;
     let catalog = catalog::read_catalog_csv(&dir.catalog_csv(), &info.dataset, &info.root)?;
-    Ok(OpenedDataset {
-        catalog,
-        canonical_split: info.canonical_split,
-    })
+    Ok(Prepared { dir, info, catalog })
 }
 
 /// The part of `prepared.json` this module reads.

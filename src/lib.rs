@@ -1,10 +1,32 @@
 //! `lifted`: deep metric learning via lifted structured feature embedding (Oh Song et al.,
 //! CVPR 2016), end to end.
 //!
-//! The pipeline's first stage is here: [`prepare::prepare`] downloads and verifies a dataset
-//! ([`fetch`]), extracts it safely ([`archive`]), reads its annotations into a [`catalog`],
-//! and writes its class-disjoint [`split`]s. The `lifted` binary is a thin command line over
-//! these functions.
+//! Stages so far:
+//! 1. [`prepare::prepare`] downloads and verifies a dataset ([`fetch`]), extracts it safely
+//!    ([`archive`]), reads its annotations into a [`catalog`], and writes its class-disjoint
+//!    [`split`]s.
+//! 2. [`pack::pack`] turns one part of a split into memory-mapped [`shard`]s
+//!    (format: `docs/FORMAT.md`), decoding with [`imageio`].
+//!
+//! The `lifted` binary is a thin command line over these functions.
+//!
+//! Reading packed samples from another Rust program:
+//!
+//! ```no_run
+//! use lifted::shard::ShardSet;
+//!
+//! let set = ShardSet::open("data/cub200/shards/canonical-train-jpeg256".as_ref())?;
+//! for class in set.classes().iter().take(2) {
+//!     for index in class.indices().take(3) {
+//!         let sample = set.sample(index)?; // bytes borrowed from the mapping, CRC checked
+//!         let image = sample.decode().expect("a verified shard decodes");
+//!         println!("class {} {}x{} from {}", sample.class_id, image.width, image.height, set.source_path(&sample));
+//!     }
+//! }
+//! # Ok::<(), lifted::shard::ShardError>(())
+//! ```
+//!
+//! Preparing a dataset:
 //!
 //! ```no_run
 //! use lifted::dataset::DatasetRef;
@@ -34,8 +56,12 @@ pub mod dataset;
 pub mod fetch;
 pub mod fsutil;
 pub mod imageio;
+pub mod loader;
+pub mod loss;
 pub mod manifest;
+pub mod pack;
 pub mod prepare;
 pub mod progress;
 pub mod sample;
+pub mod shard;
 pub mod split;

@@ -1,118 +1,41 @@
-//! The `lifted` command line: parses arguments, calls the library, prints the result.
+//! The `lifted` command line: parses arguments ([`args`]), calls the library, prints the
+//! result as text or JSON.
 //!
 //! It holds no logic of its own. Exit codes: 0 success, 1 failure, 2 usage error (from
 //! clap). A closed standard output (`lifted … | head`) counts as success.
 
+mod args;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use args::{AugmentArg, Cli, Command, CropArg, EncodingArg, LayoutArg, PartArg, ResizeArg};
+use clap::Parser;
 use lifted::dataset::{self, DatasetRef};
 use lifted::fetch::FetchOptions;
+use lifted::loader::stream::{self, StreamOptions};
+use lifted::loader::{Augment, Layout, LoaderConfig, Normalize, SamplerConfig, SmallClasses};
+use lifted::pack::{self, CropMode, PackOptions, Part, Preprocess, ResizeMode};
 use lifted::prepare::{self, PrepareOptions};
 use lifted::progress::Progress;
+use lifted::shard::{self, Encoding, ShardSet};
 use lifted::split::{self, SplitRequest};
 
-#[derive(Parser)]
-#[command(
-    name = "lifted",
-    version,
-    about = "Deep metric learning via lifted structured feature embedding"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Download, verify, extract, catalogue and split a dataset.
-    PrepareData(PrepareArgs),
-    /// Export a class-disjoint split of a dataset as split.csv and split.json.
-    Split(SplitArgs),
-}
-
-#[derive(Args)]
-struct Common {
-    /// Data dir [default: $LIFTED_DATA, else data/].
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Print the result as JSON (and no progress bars).
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-struct PrepareArgs {
-    /// sop, cars196, cub200, sample, or a PATH: a folder with one sub-folder per class, or a CSV
-    /// file with path,label columns.
-    dataset: String,
-    #[command(flatten)]
-    common: Common,
-    /// Use this manifest instead of the built-in one.
-    #[arg(long, value_name = "FILE")]
-    manifest: Option<PathBuf>,
-    /// A file you downloaded by hand (repeat for several; CARS-196 needs car_ims.tgz and
-    /// cars_annos.mat). It is verified like a download.
-    #[arg(long = "archive", value_name = "FILE")]
-    archives: Vec<PathBuf>,
-    /// Accept files whose size or hash does not match the manifest (recorded as a warning).
-    #[arg(long)]
-    allow_unverified: bool,
-    /// Leave out listed images that are missing or do not decode, instead of failing (recorded
-    /// as a warning).
-    #[arg(long)]
-    skip_bad_images: bool,
-    /// Folder name under the data dir for a PATH dataset [default: the folder's or file's name].
-    #[arg(long)]
-    name: Option<String>,
-    /// Retries per mirror after a connection failure.
-    #[arg(long, default_value_t = 4)]
-    retries: u32,
-    /// Seconds to wait for a server before giving up on a connection or read.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    timeout: u64,
-    /// No progress bars.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-#[derive(Args)]
-struct SplitArgs {
-    /// A prepared dataset's name, a folder with one sub-folder per class, or a CSV file.
-    dataset: String,
-    #[command(flatten)]
-    common: Common,
-    /// Seed of a random class-disjoint split [default: the dataset's canonical split].
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Share of classes used for training in a seeded split [default: 0.5].
-    #[arg(long)]
-    ratio: Option<f64>,
-    /// Cut the training classes into K class-disjoint folds and mark one as `val`.
-    #[arg(long, value_name = "K")]
-    folds: Option<u32>,
-    /// Which fold (0-based) is `val` [default: 0].
-    #[arg(long, value_name = "F")]
-    fold: Option<u32>,
-    /// Folder to write split.csv and split.json into.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-}
-
 fn main() {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::PrepareData(args) => prepare_data(args),
-        Command::Split(args) => split(args),
+    let result = match Cli::parse().command {
+        Command::PrepareData(a) => prepare_data(a),
+        Command::Split(a) => split(a),
+        Command::Pack(a) => pack(a),
+        Command::Verify(a) => verify(a),
+        Command::Inspect(a) => inspect(a),
+        Command::Stream(a) => stream_batches(a),
     };
     if let Err(err) = result {
-        if err
+        let broken_pipe = err
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-        {
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        if broken_pipe {
             std::process::exit(0);
         }
         eprintln!("error: {err:#}");
@@ -120,46 +43,154 @@ fn main() {
     }
 }
 
-fn prepare_data(args: PrepareArgs) -> anyhow::Result<()> {
-    let progress = if args.quiet || args.common.json {
+fn progress(quiet: bool, json: bool) -> Progress {
+    if quiet || json {
         Progress::hidden()
     } else {
         Progress::visible()
-    };
-    let timeout = Duration::from_secs(args.timeout);
+    }
+}
+
+fn prepare_data(a: args::PrepareArgs) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(a.timeout);
     let options = PrepareOptions {
-        data_dir: dataset::data_dir(args.common.data_dir.as_deref()),
-        manifest: args.manifest,
-        archives: args.archives,
-        allow_unverified: args.allow_unverified,
-        skip_bad_images: args.skip_bad_images,
-        name: args.name,
+        data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
+        manifest: a.manifest,
+        archives: a.archives,
+        allow_unverified: a.allow_unverified,
+        skip_bad_images: a.skip_bad_images,
+        name: a.name,
         fetch: FetchOptions {
-            retries: args.retries,
+            retries: a.retries,
             connect_timeout: timeout,
             read_timeout: timeout,
             ..FetchOptions::default()
         },
-        progress,
+        progress: progress(a.common.quiet, a.common.json),
     };
-    let summary = prepare::prepare(&DatasetRef::parse(&args.dataset), &options)
-        .with_context(|| format!("prepare-data {} failed", args.dataset))?;
-    print(&summary, args.common.json)
+    let summary = prepare::prepare(&DatasetRef::parse(&a.dataset), &options)
+        .with_context(|| format!("prepare-data {} failed", a.dataset))?;
+    print(&summary, a.common.json)
 }
 
-fn split(args: SplitArgs) -> anyhow::Result<()> {
+fn split(a: args::SplitArgs) -> anyhow::Result<()> {
     let request = SplitRequest {
-        dataset: DatasetRef::parse(&args.dataset),
-        data_dir: dataset::data_dir(args.common.data_dir.as_deref()),
-        seed: args.seed,
-        ratio: args.ratio,
-        folds: args.folds,
-        fold: args.fold,
-        out: args.out,
+        dataset: DatasetRef::parse(&a.dataset),
+        data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
+        seed: a.seed,
+        ratio: a.ratio,
+        folds: a.folds,
+        fold: a.fold,
+        out: a.out,
     };
     let report =
-        split::export_split(&request).with_context(|| format!("split {} failed", args.dataset))?;
-    print(&report, args.common.json)
+        split::export_split(&request).with_context(|| format!("split {} failed", a.dataset))?;
+    print(&report, a.common.json)
+}
+
+fn pack(a: args::PackArgs) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let options = PackOptions {
+        data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
+        part: match a.split {
+            PartArg::Train => Part::Train,
+            PartArg::Val => Part::Val,
+            PartArg::Test => Part::Test,
+            PartArg::All => Part::All,
+        },
+        split_dir: a.split_dir,
+        preprocess: Preprocess {
+            size: a.size,
+            resize: match a.resize {
+                ResizeArg::ShortSide => ResizeMode::ShortSide,
+                ResizeArg::PadSquare => ResizeMode::PadSquare,
+            },
+            crop: match a.crop {
+                CropArg::None => CropMode::None,
+                CropArg::Bbox => CropMode::BBox,
+            },
+            encoding: match a.encoding {
+                EncodingArg::Jpeg => Encoding::Jpeg,
+                EncodingArg::Raw => Encoding::Raw,
+            },
+            quality: a.quality,
+        },
+        threads: a.threads.unwrap_or(cores),
+        strict: a.strict,
+        shard_bytes: a.shard_size.saturating_mul(1 << 20),
+        out: a.out,
+        progress: progress(a.common.quiet, a.common.json),
+    };
+    let summary = pack::pack(&DatasetRef::parse(&a.dataset), &options)
+        .with_context(|| format!("pack {} failed", a.dataset))?;
+    print(&summary, a.common.json)
+}
+
+fn verify(a: args::ShardsArgs) -> anyhow::Result<()> {
+    let set = ShardSet::open(&a.shards)
+        .with_context(|| format!("{} is not a valid packed folder", a.shards.display()))?;
+    let report = shard::verify::verify(&set, progress(a.quiet, a.json))
+        .with_context(|| format!("verify {} failed", a.shards.display()))?;
+    print(&report, a.json)
+}
+
+fn inspect(a: args::InspectArgs) -> anyhow::Result<()> {
+    let dir = &a.shards.shards;
+    let set = ShardSet::open(dir)
+        .with_context(|| format!("{} is not a valid packed folder", dir.display()))?;
+    print(&shard::inspect::inspect(&set), a.shards.json)?;
+    if let (Some(count), Some(out)) = (a.dump, a.out) {
+        let written = shard::inspect::dump(&set, count, &out).context("dump failed")?;
+        eprintln!("wrote {} samples to {}", written.len(), out.display());
+    }
+    Ok(())
+}
+
+fn stream_batches(a: args::StreamArgs) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let options = StreamOptions {
+        shards: a.shards.clone(),
+        sampler: SamplerConfig {
+            classes_per_batch: a.classes,
+            per_class: a.per_class,
+            seed: a.seed,
+            small_classes: if a.drop_small_classes {
+                SmallClasses::Drop
+            } else {
+                SmallClasses::WithReplacement
+            },
+            rank: 0,
+            world_size: 1,
+        },
+        loader: LoaderConfig {
+            threads: a.threads.unwrap_or(cores),
+            prefetch: a.prefetch,
+            normalize: Normalize::IMAGENET,
+            layout: match a.layout {
+                LayoutArg::F32 => Layout::NchwF32,
+                LayoutArg::U8 => Layout::NhwcU8,
+            },
+            seed: a.seed,
+        },
+        augment: match a.augment {
+            AugmentArg::Paper => Augment::RandomCrop {
+                size: a.size,
+                flip: !a.no_flip,
+            },
+            AugmentArg::Rrc => Augment::RandomResizedCrop {
+                size: a.size,
+                scale: (0.08, 1.0),
+                ratio: (0.75, 4.0 / 3.0),
+                flip: !a.no_flip,
+            },
+            AugmentArg::Center => Augment::CenterCrop { size: a.size },
+        },
+        epochs: a.epochs,
+        grid: a.grid,
+    };
+    let report = stream::stream(&options)
+        .with_context(|| format!("stream {} failed", a.shards.display()))?;
+    print(&report, a.json)
 }
 
 /// Prints a result as text or JSON on standard output.

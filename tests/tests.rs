@@ -14,7 +14,15 @@ mod fetch;
 mod imageio;
 /// Runs killed during download and during extraction, then re-run.
 mod interrupt;
+/// The loader: sampler, pipeline, augmentation.
+mod loader;
+/// The losses against golden values and finite differences.
+mod loss;
 /// The MAT-5 reader on files written by scipy and in MATLAB's own style.
 pub mod mat;
+/// pack, verify and inspect.
+mod pack;
+/// The shard format: the spec example, round trips, every malformed case.
+mod shard;
 /// Canonical, seeded and fold splits, against an independent reference.
 mod split;

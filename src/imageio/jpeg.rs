@@ -33,6 +33,19 @@ pub fn dimensions(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
 
 /// Decodes a JPEG to RGB8.
 pub fn decode(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
+    let mut pixels = Vec::new();
+    let (width, height) = decode_into(bytes, &mut pixels)?;
+    pixels.truncate(width * height * 3);
+    Ok(Rgb8Image {
+        width: width as u32,
+        height: height as u32,
+        pixels,
+    })
+}
+
+/// Decodes a JPEG to RGB8 into the first `width * height * 3` bytes of `buffer`, which grows
+/// as needed and is otherwise reused as is (hot loops keep one per thread); returns the size.
+pub fn decode_into(bytes: &[u8], buffer: &mut Vec<u8>) -> Result<(usize, usize), DecodeError> {
     with_decompressor(|decompressor| {
         let header = decompressor
             .read_header(bytes)
@@ -47,9 +60,12 @@ pub fn decode(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
         } else {
             PixelFormat::RGB
         };
-        let mut pixels = vec![0u8; width * height * format.size()];
+        let needed = width * height * format.size();
+        if buffer.len() < needed {
+            buffer.resize(needed, 0);
+        }
         let output = Image {
-            pixels: &mut pixels[..],
+            pixels: &mut buffer[..needed],
             width,
             pitch: width * format.size(),
             height,
@@ -61,12 +77,10 @@ pub fn decode(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
                 return Err(DecodeError::Jpeg(message));
             }
         }
-        let pixels = if cmyk { cmyk_to_rgb(&pixels) } else { pixels };
-        Ok(Rgb8Image {
-            width: width as u32,
-            height: height as u32,
-            pixels,
-        })
+        if cmyk {
+            cmyk_to_rgb_in_place(&mut buffer[..needed]);
+        }
+        Ok((width, height))
     })
 }
 
@@ -108,15 +122,16 @@ fn with_decompressor<T>(
     })
 }
 
-/// Converts libjpeg's CMYK output to RGB as PIL does. libjpeg returns Adobe CMYK as stored,
-/// inverted (C' = 255 − C); PIL's R = (255 − K)(255 − C)/255 is therefore C'·K'/255.
-fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
-    let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
-    for pixel in cmyk.chunks_exact(4) {
-        let k = u32::from(pixel[3]);
-        for &c in &pixel[..3] {
-            rgb.push(((u32::from(c) * k + 127) / 255) as u8);
+/// Converts libjpeg's CMYK output to RGB as PIL does, in place (the RGB pixels end up in the
+/// first three quarters). libjpeg returns Adobe CMYK as stored, inverted (C' = 255 − C); PIL's
+/// R = (255 − K)(255 − C)/255 is therefore C'·K'/255.
+fn cmyk_to_rgb_in_place(pixels: &mut [u8]) {
+    for i in 0..pixels.len() / 4 {
+        let k = u32::from(pixels[4 * i + 3]);
+        for c in 0..3 {
+            let value = (u32::from(pixels[4 * i + c]) * k + 127) / 255;
+            // Writing pixel i's RGB never overwrites CMYK bytes not yet read (3i + c < 4i + c).
+            pixels[3 * i + c] = value as u8;
         }
     }
-    rgb
 }

@@ -6,10 +6,12 @@ Sources are the photographic wallpapers of Debian's plasma-workspace-wallpapers 
 largest JPEG of each of the 11 photos listed in PHOTOS. Each output image is a random region
 (random position and scale, 4:3, at least 500x375 source pixels) of a random photo, resized
 to 500x375 with Lanczos, randomly mirrored, and saved by Pillow at quality 90 (4:2:0), the
-typical size and encoding of SOP/CUB/CARS images. The set is laid out as an image folder,
-one sub-folder per source photo, so `lifted prepare-data` can catalogue it.
+typical size and encoding of SOP/CUB/CARS images. The set is laid out as an image folder with
+--classes sub-folders (image i goes to class i mod --classes), so `lifted prepare-data` can
+catalogue it and the P×K loader has enough classes.
 
     python3 tools/bench/make_photos.py --count 2000 --out data/bench/photos2k
+    python3 tools/bench/make_photos.py --count 20000 --out data/bench/photos20k
 Deterministic for a given --seed and Pillow version.
 """
 import argparse
@@ -33,6 +35,7 @@ def main():
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--classes", type=int, default=100)
     ap.add_argument("--wallpapers", type=Path, default=Path("/usr/share/wallpapers"))
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -47,7 +50,7 @@ def main():
         crop = src.crop((x, y, x + cw, y + ch)).resize((W, H), Image.LANCZOS)
         if rng.random() < 0.5:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
-        out = args.out / PHOTOS[k] / f"{i:06d}.jpg"
+        out = args.out / f"class{i % args.classes:03d}" / f"{i:06d}.jpg"
         out.parent.mkdir(parents=True, exist_ok=True)
         crop.save(out, quality=90)
     total = sum(f.stat().st_size for f in args.out.rglob("*.jpg"))

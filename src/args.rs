@@ -1,0 +1,261 @@
+//! The command line's arguments, as clap parses them (part of the `lifted` binary, not the
+//! library). `main.rs` turns them into the library's option structs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "lifted",
+    version,
+    about = "Deep metric learning via lifted structured feature embedding"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Download, verify, extract, catalogue and split a dataset.
+    PrepareData(PrepareArgs),
+    /// Export a class-disjoint split of a dataset as split.csv and split.json.
+    Split(SplitArgs),
+    /// Pack one part of a prepared split into memory-mapped shards.
+    Pack(PackArgs),
+    /// Check every byte of a packed folder.
+    Verify(ShardsArgs),
+    /// Show what a packed folder holds; --dump writes samples as image files.
+    Inspect(InspectArgs),
+    /// Stream class-balanced batches from a packed folder and report the loader's speed.
+    Stream(StreamArgs),
+}
+
+#[derive(Args)]
+pub struct Common {
+    /// Data dir [default: $LIFTED_DATA, else data/].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print the result as JSON (and no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct PrepareArgs {
+    /// sop, cars196, cub200, sample, or a PATH: a folder with one sub-folder per class, or a CSV
+    /// file with path,label columns.
+    pub dataset: String,
+    #[command(flatten)]
+    pub common: Common,
+    /// Use this manifest instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// A file you downloaded by hand (repeat for several; CARS-196 needs car_ims.tgz and
+    /// cars_annos.mat). It is verified like a download.
+    #[arg(long = "archive", value_name = "FILE")]
+    pub archives: Vec<PathBuf>,
+    /// Accept files whose size or hash does not match the manifest (recorded as a warning).
+    #[arg(long)]
+    pub allow_unverified: bool,
+    /// Leave out listed images that are missing or do not decode, instead of failing (recorded
+    /// as a warning).
+    #[arg(long)]
+    pub skip_bad_images: bool,
+    /// Folder name under the data dir for a PATH dataset [default: the folder's or file's name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Retries per mirror after a connection failure.
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+    /// Seconds to wait for a server before giving up on a connection or read.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Args)]
+pub struct SplitArgs {
+    /// A prepared dataset's name, a folder with one sub-folder per class, or a CSV file.
+    pub dataset: String,
+    #[command(flatten)]
+    pub common: Common,
+    /// Seed of a random class-disjoint split [default: the dataset's canonical split].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Share of classes used for training in a seeded split [default: 0.5].
+    #[arg(long)]
+    pub ratio: Option<f64>,
+    /// Cut the training classes into K class-disjoint folds and mark one as `val`.
+    #[arg(long, value_name = "K")]
+    pub folds: Option<u32>,
+    /// Which fold (0-based) is `val` [default: 0].
+    #[arg(long, value_name = "F")]
+    pub fold: Option<u32>,
+    /// Folder to write split.csv and split.json into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PartArg {
+    Train,
+    Val,
+    Test,
+    All,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ResizeArg {
+    /// Short side to SIZE, keeping the aspect ratio.
+    ShortSide,
+    /// Long side to SIZE, then centred on a white SIZE×SIZE square (the paper's preprocessing).
+    PadSquare,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CropArg {
+    /// The whole image.
+    None,
+    /// The dataset's bounding box (CUB-200, CARS-196).
+    Bbox,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum EncodingArg {
+    /// JPEG at --quality (about 8× smaller than raw).
+    Jpeg,
+    /// Raw RGB8 (no decoding cost when loading).
+    Raw,
+}
+
+#[derive(Args)]
+pub struct PackArgs {
+    /// A prepared dataset's name (or its folder under the data dir).
+    pub dataset: String,
+    #[command(flatten)]
+    pub common: Common,
+    /// Which part of the split to pack.
+    #[arg(long, value_enum, default_value = "train")]
+    pub split: PartArg,
+    /// A folder with a split.csv (from `lifted split`) [default: the split prepare-data wrote].
+    #[arg(long, value_name = "DIR")]
+    pub split_dir: Option<PathBuf>,
+    /// Target size in pixels.
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    /// How to scale to --size.
+    #[arg(long, value_enum, default_value = "short-side")]
+    pub resize: ResizeArg,
+    /// Crop before scaling.
+    #[arg(long, value_enum, default_value = "none")]
+    pub crop: CropArg,
+    /// How samples are stored.
+    #[arg(long, value_enum, default_value = "jpeg")]
+    pub encoding: EncodingArg,
+    /// JPEG quality, 1 to 100.
+    #[arg(long, default_value_t = 90)]
+    pub quality: u8,
+    /// Worker threads [default: the number of cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Fail on the first image that cannot be packed instead of skipping and listing it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Largest sample data per shard file, in MiB.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub shard_size: u64,
+    /// Output folder [default: <data>/<dataset>/shards/<split>-<part>-<encoding><size>...].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ShardsArgs {
+    /// A packed folder (it holds index.json).
+    pub shards: PathBuf,
+    /// Print the result as JSON (and no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub shards: ShardsArgs,
+    /// Write this many samples, spread over the set, as image files into --out.
+    #[arg(long, value_name = "N", requires = "out")]
+    pub dump: Option<usize>,
+    /// Where --dump writes.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AugmentArg {
+    /// Random SIZE crop and horizontal flip (the paper's: 227 from 256).
+    Paper,
+    /// RandomResizedCrop(SIZE, scale 0.08-1, ratio 3/4-4/3) and horizontal flip.
+    Rrc,
+    /// Centre SIZE crop (evaluation).
+    Center,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LayoutArg {
+    /// [N, 3, S, S] float32, normalised with ImageNet's mean and std.
+    F32,
+    /// [N, S, S, 3] bytes, for normalising on the GPU.
+    U8,
+}
+
+#[derive(Args)]
+pub struct StreamArgs {
+    /// A packed folder (it holds index.json).
+    pub shards: PathBuf,
+    /// Classes per batch (P).
+    #[arg(long = "classes", default_value_t = 32)]
+    pub classes: usize,
+    /// Images per class (K).
+    #[arg(long, default_value_t = 4)]
+    pub per_class: usize,
+    /// Drop classes with fewer than K images instead of sampling them with replacement.
+    #[arg(long)]
+    pub drop_small_classes: bool,
+    /// Loader threads [default: the number of cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Batches in flight.
+    #[arg(long, default_value_t = 4)]
+    pub prefetch: usize,
+    /// Epochs to stream.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: u64,
+    /// Seed of the sampler and the augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Augmentation.
+    #[arg(long, value_enum, default_value = "paper")]
+    pub augment: AugmentArg,
+    /// Output side.
+    #[arg(long, default_value_t = 227)]
+    pub size: u32,
+    /// No horizontal flips (for glyphs, where a mirrored b is a d).
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Output layout.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub layout: LayoutArg,
+    /// Write the first batch as an image grid (PNG) with class labels.
+    #[arg(long, value_name = "PNG")]
+    pub grid: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,386 @@
+//! Per-sample augmentation and normalisation, written straight into a batch buffer.
+//!
+//! - [`Augment::RandomCrop`]: the paper's training input, a random `size`×`size` crop (227 from
+//!   images stored at 256) and a horizontal flip with probability ½ (flips can be turned off,
+//!   as for glyphs, where a mirrored `b` is a `d`).
+//! - [`Augment::RandomResizedCrop`]: torchvision's `RandomResizedCrop(size, scale, ratio)` (ten
+//!   tries at a random area share and log-uniform aspect ratio, then the centre crop of the
+//!   clamped ratio), resized bilinearly to `size`×`size`, plus the flip.
+//! - [`Augment::CenterCrop`]: the evaluation input, the centre `size`×`size` crop, placed as
+//!   torchvision places it (offsets rounded half to even).
+//!
+//! An image smaller than `size` on a side is first scaled up so its short side is `size`.
+//! All randomness comes from the stream passed in, which the loader keys by (seed, epoch,
+//! batch, position), so the output does not depend on the thread that computes it.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::batch::Layout;
+
+/// How a sample is cropped.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Augment {
+    /// A random `size`×`size` crop and, if `flip`, a random horizontal flip (the paper's).
+    RandomCrop {
+        /// Output side.
+        size: u32,
+        /// Flip horizontally with probability ½.
+        flip: bool,
+    },
+    /// torchvision's RandomResizedCrop plus, if `flip`, a random horizontal flip.
+    RandomResizedCrop {
+        /// Output side.
+        size: u32,
+        /// Range of the crop's share of the image area.
+        scale: (f32, f32),
+        /// Range of the crop's aspect ratio (width / height).
+        ratio: (f32, f32),
+        /// Flip horizontally with probability ½.
+        flip: bool,
+    },
+    /// The centre `size`×`size` crop (evaluation).
+    CenterCrop {
+        /// Output side.
+        size: u32,
+    },
+}
+
+impl Augment {
+    /// The output side.
+    pub fn size(&self) -> u32 {
+        match *self {
+            Augment::RandomCrop { size, .. }
+            | Augment::RandomResizedCrop { size, .. }
+            | Augment::CenterCrop { size } => size,
+        }
+    }
+}
+
+/// Per-channel mean and standard deviation, on the 0–1 scale.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Normalize {
+    /// Channel means.
+    pub mean: [f32; 3],
+    /// Channel standard deviations.
+    pub std: [f32; 3],
+}
+
+impl Normalize {
+    /// ImageNet's statistics, which torchvision's pretrained weights expect.
+    pub const IMAGENET: Normalize = Normalize {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+
+    /// The value of every byte in every channel: `(b / 255 − mean) / std`.
+    pub fn table(&self) -> [[f32; 256]; 3] {
+        let mut table = [[0f32; 256]; 3];
+        for (c, row) in table.iter_mut().enumerate() {
+            for (b, value) in row.iter_mut().enumerate() {
+                *value = (b as f32 / 255.0 - self.mean[c]) / self.std[c];
+            }
+        }
+        table
+    }
+}
+
+/// A crop rectangle in source pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crop {
+    /// Left.
+    pub x: u32,
+    /// Top.
+    pub y: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// Buffers one worker reuses from sample to sample.
+#[derive(Default)]
+pub struct Scratch {
+    resizer: Resizer,
+    scaled: Vec<u8>,
+}
+
+/// Draws the crop rectangle and flip for a `width`×`height` image.
+pub fn plan(augment: &Augment, width: u32, height: u32, rng: &mut ChaCha8Rng) -> (Crop, bool) {
+    match *augment {
+        Augment::RandomCrop { size, flip } => {
+            let x = rng.random_range(0..=width - size);
+            let y = rng.random_range(0..=height - size);
+            let flip = flip && rng.random_bool(0.5);
+            (
+                Crop {
+                    x,
+                    y,
+                    width: size,
+                    height: size,
+                },
+                flip,
+            )
+        }
+        Augment::CenterCrop { size } => {
+            let x = round_half_even_half(width - size);
+            let y = round_half_even_half(height - size);
+            (
+                Crop {
+                    x,
+                    y,
+                    width: size,
+                    height: size,
+                },
+                false,
+            )
+        }
+        Augment::RandomResizedCrop {
+            scale, ratio, flip, ..
+        } => {
+            let crop = random_resized_crop(width, height, scale, ratio, rng);
+            let flip = flip && rng.random_bool(0.5);
+            (crop, flip)
+        }
+    }
+}
+
+/// `round(d / 2)` with halves to even, as Python's `round` (torchvision's CenterCrop).
+fn round_half_even_half(d: u32) -> u32 {
+    let half = d / 2;
+    if d.is_multiple_of(2) || half.is_multiple_of(2) {
+        half
+    } else {
+        half + 1
+    }
+}
+
+/// torchvision's `RandomResizedCrop.get_params`.
+fn random_resized_crop(
+    width: u32,
+    height: u32,
+    scale: (f32, f32),
+    ratio: (f32, f32),
+    rng: &mut ChaCha8Rng,
+) -> Crop {
+    let area = (width * height) as f32;
+    let (log_lo, log_hi) = (ratio.0.ln(), ratio.1.ln());
+    for _ in 0..10 {
+        let target = area * rng.random_range(scale.0..=scale.1);
+        let aspect = rng.random_range(log_lo..=log_hi).exp();
+        let w = (target * aspect).sqrt().round() as u32;
+        let h = (target / aspect).sqrt().round() as u32;
+        if 0 < w && w <= width && 0 < h && h <= height {
+            let x = rng.random_range(0..=width - w);
+            let y = rng.random_range(0..=height - h);
+            return Crop {
+                x,
+                y,
+                width: w,
+                height: h,
+            };
+        }
+    }
+    // Fallback: the whole image's centre at the nearest allowed ratio.
+    let in_ratio = width as f32 / height as f32;
+    let (w, h) = if in_ratio < ratio.0 {
+        (width, ((width as f32 / ratio.0).round() as u32).max(1))
+    } else if in_ratio > ratio.1 {
+        (((height as f32 * ratio.1).round() as u32).max(1), height)
+    } else {
+        (width, height)
+    };
+    Crop {
+        x: (width - w) / 2,
+        y: (height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// The side lengths after scaling `width`×`height` up so that its short side is at least `size`.
+pub fn fit_at_least(width: u32, height: u32, size: u32) -> (u32, u32) {
+    let short = width.min(height);
+    if short >= size {
+        return (width, height);
+    }
+    let scale = |v: u32| (u64::from(v) * u64::from(size)).div_ceil(u64::from(short)) as u32;
+    (scale(width).max(size), scale(height).max(size))
+}
+
+/// Writes one augmented sample into its slot of a batch buffer.
+///
+/// `pixels` is a `width`×`height` RGB8 image; `out` is the sample's slot (`3·S·S` values).
+#[allow(clippy::too_many_arguments)]
+pub fn render(
+    augment: &Augment,
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    rng: &mut ChaCha8Rng,
+    table: &[[f32; 256]; 3],
+    out: Slot<'_>,
+    scratch: &mut Scratch,
+) -> Result<(), String> {
+    let size = augment.size();
+    let (fw, fh) = fit_at_least(width, height, size);
+    let (source, sw, sh): (&[u8], u32, u32) = if (fw, fh) == (width, height) {
+        (pixels, width, height)
+    } else {
+        resize_into(
+            &mut scratch.resizer,
+            &mut scratch.scaled,
+            pixels,
+            width,
+            height,
+            None,
+            fw,
+            fh,
+        )?;
+        (&scratch.scaled[..], fw, fh)
+    };
+    let (crop, flip) = plan(augment, sw, sh, rng);
+    if crop.width == size && crop.height == size {
+        write_crop(source, sw, crop, flip, table, out);
+        return Ok(());
+    }
+    // A resized crop: scale the rectangle to size×size first.
+    let mut resized = Vec::new();
+    resize_into(
+        &mut scratch.resizer,
+        &mut resized,
+        source,
+        sw,
+        sh,
+        Some(crop),
+        size,
+        size,
+    )?;
+    let whole = Crop {
+        x: 0,
+        y: 0,
+        width: size,
+        height: size,
+    };
+    write_crop(&resized, size, whole, flip, table, out);
+    Ok(())
+}
+
+/// A sample's slot in a batch buffer.
+pub enum Slot<'a> {
+    /// Planar `3·S·S` normalised floats (NCHW).
+    F32(&'a mut [f32]),
+    /// Interleaved `S·S·3` bytes (NHWC).
+    U8(&'a mut [u8]),
+}
+
+impl Slot<'_> {
+    /// The layout of this slot.
+    pub fn layout(&self) -> Layout {
+        match self {
+            Slot::F32(_) => Layout::NchwF32,
+            Slot::U8(_) => Layout::NhwcU8,
+        }
+    }
+}
+
+/// Copies `crop` of a `src_width`-wide RGB8 image into `out`, flipped if asked.
+fn write_crop(
+    src: &[u8],
+    src_width: u32,
+    crop: Crop,
+    flip: bool,
+    table: &[[f32; 256]; 3],
+    out: Slot<'_>,
+) {
+    let (w, h) = (crop.width as usize, crop.height as usize);
+    let stride = src_width as usize * 3;
+    match out {
+        Slot::F32(out) => {
+            let plane = w * h;
+            let (r, rest) = out.split_at_mut(plane);
+            let (g, b) = rest.split_at_mut(plane);
+            for y in 0..h {
+                let start = (crop.y as usize + y) * stride + crop.x as usize * 3;
+                let row = &src[start..start + w * 3];
+                let (ro, go, bo) = (
+                    &mut r[y * w..(y + 1) * w],
+                    &mut g[y * w..(y + 1) * w],
+                    &mut b[y * w..(y + 1) * w],
+                );
+                for (x, px) in row.chunks_exact(3).enumerate() {
+                    let dx = if flip { w - 1 - x } else { x };
+                    ro[dx] = table[0][px[0] as usize];
+                    go[dx] = table[1][px[1] as usize];
+                    bo[dx] = table[2][px[2] as usize];
+                }
+            }
+        }
+        Slot::U8(out) => {
+            for y in 0..h {
+                let start = (crop.y as usize + y) * stride + crop.x as usize * 3;
+                let row = &src[start..start + w * 3];
+                let dst = &mut out[y * w * 3..(y + 1) * w * 3];
+                if flip {
+                    for (x, px) in row.chunks_exact(3).enumerate() {
+                        let dx = (w - 1 - x) * 3;
+                        dst[dx..dx + 3].copy_from_slice(px);
+                    }
+                } else {
+                    dst.copy_from_slice(row);
+                }
+            }
+        }
+    }
+}
+
+/// Resizes (a crop of) a `width`×`height` RGB8 image to `tw`×`th` into `out`.
+#[allow(clippy::too_many_arguments)]
+fn resize_into(
+    resizer: &mut Resizer,
+    out: &mut Vec<u8>,
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    crop: Option<Crop>,
+    tw: u32,
+    th: u32,
+) -> Result<(), String> {
+    let needed = tw as usize * th as usize * 3;
+    out.resize(needed, 0);
+    let src = ImageRef::new(width, height, pixels, PixelType::U8x3).map_err(|e| e.to_string())?;
+    let mut dst = Image::from_slice_u8(tw, th, &mut out[..needed], PixelType::U8x3)
+        .map_err(|e| e.to_string())?;
+    let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    if let Some(c) = crop {
+        options = options.crop(
+            f64::from(c.x),
+            f64::from(c.y),
+            f64::from(c.width),
+            f64::from(c.height),
+        );
+    }
+    resizer
+        .resize(&src, &mut dst, &options)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centre_offsets_round_half_to_even() {
+        // Python: round(0.5) = 0, round(1.5) = 2, round(2.5) = 2, round(3.5) = 4.
+        assert_eq!([1, 3, 5, 7, 4].map(round_half_even_half), [0, 2, 2, 4, 2]);
+    }
+
+    #[test]
+    fn small_images_are_scaled_up_to_the_crop() {
+        assert_eq!(fit_at_least(32, 48, 28), (32, 48));
+        assert_eq!(fit_at_least(20, 30, 28), (28, 42));
+    }
+}

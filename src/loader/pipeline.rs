@@ -1,0 +1,363 @@
+//! The worker pool: threads that turn planned batches into pixels, in parallel, handed out in
+//! plan order.
+//!
+//! A [`Loader`] owns `threads` workers that live as long as it does. An iterator
+//! ([`Batches`]) keeps at most `prefetch` of its batches in flight: it sends jobs on a bounded
+//! crossbeam channel, a worker builds the whole batch (read from the mapped shards, decode,
+//! crop, flip, normalise, straight into a pooled buffer) and sends it back, and the iterator
+//! reorders results so that batches come out in plan order. A sample that fails reaches the
+//! consumer as an error naming it, in its batch's place. Dropping an iterator cancels its
+//! batches in flight; dropping the loader stops every worker between two samples and joins it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use super::LoaderError;
+use super::augment::{Augment, Normalize, Scratch, Slot, render};
+use super::batch::{Batch, Layout, Pixels, Pool};
+use super::rng::{Purpose, stream};
+use super::sampler::{PkSampler, sequential};
+use crate::imageio::jpeg;
+use crate::shard::{Encoding, ShardSet};
+
+/// Loader settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoaderConfig {
+    /// Worker threads.
+    pub threads: usize,
+    /// Batches in flight per iterator.
+    pub prefetch: usize,
+    /// Normalisation (for [`Layout::NchwF32`]).
+    pub normalize: Normalize,
+    /// Output layout.
+    pub layout: Layout,
+    /// Seed of the augmentation streams (use the sampler's).
+    pub seed: u64,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> LoaderConfig {
+        LoaderConfig {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            prefetch: 4,
+            normalize: Normalize::IMAGENET,
+            layout: Layout::NchwF32,
+            seed: 0,
+        }
+    }
+}
+
+/// A built batch (or why it could not be built), tagged with its place in the plan.
+type Built = (usize, Result<Batch, LoaderError>);
+
+/// One batch to build.
+struct Job {
+    key: usize,
+    samples: Vec<usize>,
+    /// (epoch, global batch): the augmentation streams' path.
+    path: (u64, u64),
+    augment: Augment,
+    results: Sender<Built>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// What every job of a loader shares.
+struct Shared {
+    set: Arc<ShardSet>,
+    config: LoaderConfig,
+    table: [[f32; 256]; 3],
+    pool: Pool,
+    stop: AtomicBool,
+}
+
+/// A pool of loader threads over a shard set.
+pub struct Loader {
+    shared: Arc<Shared>,
+    jobs: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Loader {
+    /// Starts `config.threads` workers over `set`.
+    pub fn new(set: Arc<ShardSet>, config: LoaderConfig) -> Result<Loader, LoaderError> {
+        if config.threads == 0 || config.prefetch == 0 {
+            return Err(LoaderError::Config(
+                "threads and prefetch must be at least 1".to_string(),
+            ));
+        }
+        let shared = Arc::new(Shared {
+            set,
+            table: config.normalize.table(),
+            config,
+            pool: Arc::new(Mutex::new(Vec::new())),
+            stop: AtomicBool::new(false),
+        });
+        let (sender, receiver) = bounded::<Job>(config.prefetch.max(config.threads));
+        let workers = (0..config.threads)
+            .map(|n| {
+                let shared = shared.clone();
+                let receiver = receiver.clone();
+                std::thread::Builder::new()
+                    .name(format!("lifted-loader-{n}"))
+                    .spawn(move || work(&shared, &receiver))
+                    .map_err(|e| LoaderError::Config(format!("cannot start a loader thread: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Loader {
+            shared,
+            jobs: Some(sender),
+            workers,
+        })
+    }
+
+    /// The shard set.
+    pub fn set(&self) -> &ShardSet {
+        &self.shared.set
+    }
+
+    /// The training batches of `epoch` on this rank, from `start_step` on (to resume).
+    pub fn epoch(
+        &self,
+        sampler: &PkSampler,
+        epoch: u64,
+        start_step: usize,
+        augment: Augment,
+    ) -> Batches<'_> {
+        let plan = (start_step..sampler.batches_per_epoch())
+            .map(|step| {
+                let samples = sampler
+                    .batch(epoch, step)
+                    .expect("step < batches per epoch");
+                (samples, (epoch, sampler.global_batch(step) as u64))
+            })
+            .collect();
+        Batches::new(self, plan, augment)
+    }
+
+    /// Every sample once, in index order, in batches of `batch_size` (the last may be short).
+    pub fn sequential(&self, batch_size: usize, augment: Augment) -> Batches<'_> {
+        let plan = sequential(self.shared.set.len(), batch_size)
+            .enumerate()
+            .map(|(b, range)| (range.collect(), (u64::MAX, b as u64)))
+            .collect();
+        Batches::new(self, plan, augment)
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.jobs.take();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The batches of one plan, in order.
+pub struct Batches<'a> {
+    loader: &'a Loader,
+    plan: Vec<(Vec<usize>, (u64, u64))>,
+    augment: Augment,
+    next_send: usize,
+    next_yield: usize,
+    pending: BTreeMap<usize, Result<Batch, LoaderError>>,
+    results: (Sender<Built>, Receiver<Built>),
+    cancel: Arc<AtomicBool>,
+}
+
+impl<'a> Batches<'a> {
+    fn new(
+        loader: &'a Loader,
+        plan: Vec<(Vec<usize>, (u64, u64))>,
+        augment: Augment,
+    ) -> Batches<'a> {
+        let prefetch = loader.shared.config.prefetch;
+        let mut batches = Batches {
+            loader,
+            plan,
+            augment,
+            next_send: 0,
+            next_yield: 0,
+            pending: BTreeMap::new(),
+            results: bounded(prefetch),
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        while batches.next_send < batches.plan.len() && batches.next_send < prefetch {
+            batches.send_next();
+        }
+        batches
+    }
+
+    /// Number of batches in the plan.
+    pub fn len(&self) -> usize {
+        self.plan.len()
+    }
+
+    /// Whether the plan is empty.
+    pub fn is_empty(&self) -> bool {
+        self.plan.is_empty()
+    }
+
+    fn send_next(&mut self) {
+        let key = self.next_send;
+        let (samples, path) = self.plan[key].clone();
+        let job = Job {
+            key,
+            samples,
+            path,
+            augment: self.augment,
+            results: self.results.0.clone(),
+            cancel: self.cancel.clone(),
+        };
+        self.next_send += 1;
+        let sent = self
+            .loader
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            self.pending.insert(key, Err(LoaderError::Stopped));
+        }
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Result<Batch, LoaderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next_yield >= self.plan.len() {
+            return None;
+        }
+        loop {
+            if let Some(result) = self.pending.remove(&self.next_yield) {
+                self.next_yield += 1;
+                if self.next_send < self.plan.len() {
+                    self.send_next();
+                }
+                return Some(result);
+            }
+            match self.results.1.recv() {
+                Ok((key, result)) => {
+                    self.pending.insert(key, result);
+                }
+                Err(_) => return Some(Err(LoaderError::Stopped)),
+            }
+        }
+    }
+}
+
+impl Drop for Batches<'_> {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A worker's loop: build batches until the job channel closes.
+fn work(shared: &Shared, jobs: &Receiver<Job>) {
+    let mut scratch = Scratch::default();
+    let mut decoded = Vec::new();
+    while let Ok(job) = jobs.recv() {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if job.cancel.load(Ordering::SeqCst) {
+            continue;
+        }
+        let result = build(shared, &job, &mut scratch, &mut decoded);
+        let _ = job.results.send((job.key, result));
+    }
+}
+
+/// Builds one batch.
+fn build(
+    shared: &Shared,
+    job: &Job,
+    scratch: &mut Scratch,
+    decoded: &mut Vec<u8>,
+) -> Result<Batch, LoaderError> {
+    let set = &shared.set;
+    let size = job.augment.size() as usize;
+    let n = job.samples.len();
+    let per_sample = 3 * size * size;
+    let layout = shared.config.layout;
+    let mut pixels = take_buffer(&shared.pool, layout, n * per_sample);
+    let mut labels = Vec::with_capacity(n);
+    for (position, &index) in job.samples.iter().enumerate() {
+        if shared.stop.load(Ordering::Relaxed) || job.cancel.load(Ordering::Relaxed) {
+            return Err(LoaderError::Stopped);
+        }
+        let sample = set
+            .sample(index)
+            .map_err(|source| LoaderError::Shard { index, source })?;
+        let fail = |reason: String| LoaderError::Sample {
+            index,
+            path: set.source_path(&sample).to_string(),
+            reason,
+        };
+        let (source, width, height): (&[u8], u32, u32) = match sample.encoding {
+            Encoding::Raw => (
+                sample.bytes,
+                u32::from(sample.width),
+                u32::from(sample.height),
+            ),
+            Encoding::Jpeg => {
+                let (w, h) =
+                    jpeg::decode_into(sample.bytes, decoded).map_err(|e| fail(e.to_string()))?;
+                (&decoded[..w * h * 3], w as u32, h as u32)
+            }
+        };
+        let mut rng = stream(
+            shared.config.seed,
+            Purpose::Augment,
+            &[job.path.0, job.path.1, position as u64],
+        );
+        let slot = match &mut pixels {
+            Pixels::F32(v) => Slot::F32(&mut v[position * per_sample..(position + 1) * per_sample]),
+            Pixels::U8(v) => Slot::U8(&mut v[position * per_sample..(position + 1) * per_sample]),
+        };
+        render(
+            &job.augment,
+            source,
+            width,
+            height,
+            &mut rng,
+            &shared.table,
+            slot,
+            scratch,
+        )
+        .map_err(fail)?;
+        labels.push(sample.class_id);
+    }
+    let shape = match layout {
+        Layout::NchwF32 => [n, 3, size, size],
+        Layout::NhwcU8 => [n, size, size, 3],
+    };
+    Ok(Batch::new(
+        pixels,
+        shape,
+        labels,
+        job.samples.clone(),
+        &shared.pool,
+    ))
+}
+
+/// A buffer of `len` values from the pool (or a new one).
+fn take_buffer(pool: &Pool, layout: Layout, len: usize) -> Pixels {
+    let reused = pool.lock().ok().and_then(|mut pool| {
+        let at = pool.iter().position(|p| match (p, layout) {
+            (Pixels::F32(v), Layout::NchwF32) => v.len() == len,
+            (Pixels::U8(v), Layout::NhwcU8) => v.len() == len,
+            _ => false,
+        })?;
+        Some(pool.swap_remove(at))
+    });
+    reused.unwrap_or_else(|| match layout {
+        Layout::NchwF32 => Pixels::F32(vec![0.0; len]),
+        Layout::NhwcU8 => Pixels::U8(vec![0; len]),
+    })
+}

@@ -1,0 +1,213 @@
+//! Writing one shard: samples are streamed into the data region as they arrive; `finish`
+//! appends the class and record tables, writes the header at the start, syncs the file and
+//! renames it from `<name>.tmp` to `<name>`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::layout::{ClassEntry, Encoding, HEADER_LEN, Header, Record, VersionedMagic, align_up};
+use crate::fsutil;
+
+/// A shard being written.
+pub struct ShardWriter {
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    out: BufWriter<File>,
+    encoding: Encoding,
+    alignment_log2: u8,
+    shard_index: u32,
+    data_offset: u64,
+    position: u64,
+    records: Vec<Record>,
+    classes: Vec<ClassEntry>,
+}
+
+/// A finished shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrittenShard {
+    /// File name.
+    pub file: String,
+    /// Number of samples.
+    pub samples: usize,
+    /// File size.
+    pub bytes: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+impl ShardWriter {
+    /// Starts `dir/name` (written as `dir/name.tmp` until [`ShardWriter::finish`]).
+    pub fn create(
+        dir: &Path,
+        name: &str,
+        shard_index: u32,
+        encoding: Encoding,
+        alignment_log2: u8,
+    ) -> io::Result<ShardWriter> {
+        if !super::layout::ALIGNMENT_LOG2.contains(&alignment_log2) {
+            return Err(invalid(format!(
+                "alignment 2^{alignment_log2} is outside the format's range"
+            )));
+        }
+        let final_path = dir.join(name);
+        let temp_path = fsutil::with_suffix(&final_path, ".tmp");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp_path)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let data_offset = align_up(HEADER_LEN as u64, alignment_log2).expect("small numbers");
+        // The header is written last; reserve it and the padding as zeros.
+        out.write_all(&vec![0u8; data_offset as usize])?;
+        Ok(ShardWriter {
+            final_path,
+            temp_path,
+            out,
+            encoding,
+            alignment_log2,
+            shard_index,
+            data_offset,
+            position: data_offset,
+            records: Vec::new(),
+            classes: Vec::new(),
+        })
+    }
+
+    /// Appends a sample. Classes must come in non-decreasing id order.
+    pub fn push(
+        &mut self,
+        class_id: u32,
+        width: u16,
+        height: u16,
+        source_index: u32,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        let length = u32::try_from(bytes.len())
+            .map_err(|_| invalid(format!("a sample of {} bytes is too large", bytes.len())))?;
+        if length == 0 || width == 0 || height == 0 {
+            return Err(invalid("an empty sample".to_string()));
+        }
+        if self.encoding == Encoding::Raw
+            && bytes.len() != usize::from(width) * usize::from(height) * 3
+        {
+            return Err(invalid(format!(
+                "a raw {width}x{height} sample must have {} bytes",
+                usize::from(width) * usize::from(height) * 3
+            )));
+        }
+        let index = u32::try_from(self.records.len())
+            .map_err(|_| invalid("too many samples".to_string()))?;
+        match self.classes.last_mut() {
+            Some(last) if last.class_id == class_id => last.record_count += 1,
+            Some(last) if last.class_id > class_id => {
+                return Err(invalid(format!(
+                    "class {class_id} after class {}",
+                    last.class_id
+                )));
+            }
+            _ => self.classes.push(ClassEntry {
+                class_id,
+                first_record: index,
+                record_count: 1,
+            }),
+        }
+        self.out.write_all(bytes)?;
+        self.records.push(Record {
+            offset: self.position,
+            length,
+            width,
+            height,
+            class_id,
+            crc: crc32c::crc32c(bytes),
+            source_index,
+        });
+        self.position += u64::from(length);
+        Ok(())
+    }
+
+    /// Number of samples so far.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no sample has been pushed.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Bytes of sample data so far.
+    pub fn data_bytes(&self) -> u64 {
+        self.position - self.data_offset
+    }
+
+    /// Writes the tables and header, syncs, and renames the file into place.
+    pub fn finish(mut self) -> io::Result<WrittenShard> {
+        if self.records.is_empty() {
+            return Err(invalid("a shard needs at least one sample".to_string()));
+        }
+        let class_table_offset = align_up(self.position, 3).expect("file offsets fit in u64");
+        self.out
+            .write_all(&vec![0u8; (class_table_offset - self.position) as usize])?;
+        let mut tables = Vec::with_capacity(self.classes.len() * 16 + self.records.len() * 32);
+        for class in &self.classes {
+            tables.extend_from_slice(&class.to_bytes());
+        }
+        for record in &self.records {
+            tables.extend_from_slice(&record.to_bytes());
+        }
+        self.out.write_all(&tables)?;
+        let header = Header {
+            version: VersionedMagic::V1,
+            encoding: self.encoding,
+            alignment_log2: self.alignment_log2,
+            shard_index: self.shard_index,
+            sample_count: self.records.len() as u32,
+            class_count: self.classes.len() as u32,
+            data_offset: self.data_offset,
+            class_table_offset,
+            record_table_offset: class_table_offset + self.classes.len() as u64 * 16,
+            file_length: class_table_offset + tables.len() as u64,
+            tables_crc: crc32c::crc32c(&tables),
+        };
+        self.out.seek(SeekFrom::Start(0))?;
+        self.out.write_all(&header.to_bytes())?;
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        drop(file);
+        fsutil::rename_durable(&self.temp_path, &self.final_path)?;
+        Ok(WrittenShard {
+            file: self
+                .final_path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            samples: self.records.len(),
+            bytes: header.file_length,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+}

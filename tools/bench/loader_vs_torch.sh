@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of the loader against PyTorch's DataLoader (tools/bench/torch_loader.py).
+# Same photos; ours streams them from JPEG q90 shards packed at short side 256, PyTorch reads the
+# JPEG files; both do random 227 crop + flip + normalise into float32 NCHW batches of 128 on 2
+# threads / 2 workers. Also: the decode limit (one thread decoding the packed JPEGs x 2), raw
+# RGB8 shards, and peak memory on 2,000 vs 20,000 images.
+#   tools/bench/loader_vs_torch.sh [PHOTOS_2K] [PHOTOS_20K] [ROUNDS]
+# Make the photos with tools/bench/make_photos.py (--count 2000 / 20000, 100 classes).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+p2k=${1:-data/bench/photos2k}
+p20k=${2:-data/bench/photos20k}
+rounds=${3:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cargo build --release -q
+cargo bench --bench decode_limit --no-run -q 2>/dev/null
+lifted=target/release/lifted
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(*[d[k] for k in sys.argv[1:]])" "$@"; }
+for set in "$p2k" "$p20k"; do
+  $lifted prepare-data "$set" --data-dir "$work/data" --quiet --json > /dev/null
+done
+n2k=$(basename "$p2k"); n20k=$(basename "$p20k")
+pack() { $lifted pack "$1" --data-dir "$work/data" --split all --threads 2 --quiet --json --out "$work/$2" "${@:3}" > /dev/null; }
+pack "$n2k" jpeg2k
+pack "$n2k" raw2k --encoding raw
+pack "$n20k" jpeg20k
+limit=$(cargo bench -q --bench decode_limit -- "$work/jpeg2k" 3 2>/dev/null | json decode_limit_images_per_s_one_thread)
+echo "decode limit: $limit images/s on one thread -> $(python3 -c "print(round(2*$limit, 1))") on 2"
+stream() { $lifted stream "$1" --threads 2 --classes 32 --per-class 4 --augment paper --size 227 --json "${@:2}"; }
+ours=(); peer=()
+for round in $(seq "$rounds"); do
+  o=$(stream "$work/jpeg2k" --epochs 16 | json images_per_s images)
+  p=$(python3 tools/bench/torch_loader.py "$p2k" --workers 2 --images 6000 | json images_per_s images images_per_s_after_first_batch)
+  echo "round $round: lifted $o | torch $p   (images/s images [torch: after first batch])"
+  ours+=("${o%% *}"); peer+=("${p%% *}")
+done
+raw=$(stream "$work/raw2k" --epochs 16 | json images_per_s)
+echo "raw RGB8 shards: $raw images/s"
+for s in jpeg2k jpeg20k; do
+  m=$(python3 tools/bench/peak_rss.py -- $lifted stream "$work/$s" --threads 2 --classes 32 --per-class 4 --epochs 60 --json 2>&1 >/dev/null)
+  echo "memory, $s, 60 epochs (23,040 images): $m"
+done
+python3 - "${ours[*]}" "${peer[*]}" "$limit" <<'PY'
+import statistics, sys
+ours = [float(x) for x in sys.argv[1].split()]
+peer = [float(x) for x in sys.argv[2].split()]
+limit = 2 * float(sys.argv[3])
+mo, mp = statistics.median(ours), statistics.median(peer)
+print(f"median lifted {mo:.0f} images/s, median torch {mp:.0f} images/s, ratio {mo / mp:.2f}x; "
+      f"{100 * mo / limit:.0f}% of the 2-thread decode limit ({limit:.0f} images/s)")
+PY
