@@ -30,6 +30,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Stream class-balanced batches from a packed folder and report the loader's speed.
     Stream(StreamArgs),
+    /// Train an embedding network with the lifted structured loss (or a baseline) and evaluate it.
+    Train(Box<TrainArgs>),
+    /// Evaluate a trained run, or embeddings from any framework.
+    Eval(EvalArgs),
 }
 
 #[derive(Args)]
@@ -255,6 +259,167 @@ pub struct StreamArgs {
     /// Write the first batch as an image grid (PNG) with class labels.
     #[arg(long, value_name = "PNG")]
     pub grid: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    /// A small CNN (the bundled sample's default).
+    Small,
+    /// ResNet-18.
+    Resnet18,
+    /// ResNet-50.
+    Resnet50,
+    /// GoogLeNet / Inception v1, the paper's network (the default for other datasets).
+    Googlenet,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LossArg {
+    /// The lifted structured loss (Oh Song et al. 2016).
+    Lifted,
+    /// The contrastive loss.
+    Contrastive,
+    /// The triplet loss.
+    Triplet,
+    /// The generalized lifted loss (Hermans et al. 2017).
+    GeneralizedLifted,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OptimizerArg {
+    /// SGD with momentum and weight decay.
+    Sgd,
+    /// AdamW.
+    Adamw,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScheduleArg {
+    /// Constant learning rate.
+    Constant,
+    /// ×0.1 every --step-every epochs.
+    Step,
+    /// Cosine decay to 0 over the run.
+    Cosine,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A prepared dataset's name (the bundled `sample` is prepared on the fly).
+    pub dataset: String,
+    #[command(flatten)]
+    pub common: Common,
+    /// The network [default: small for the sample, googlenet otherwise].
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
+    /// Initial weights (safetensors with torchvision names).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Embedding size [default: 64 for small, 512 otherwise].
+    #[arg(long)]
+    pub embedding: Option<usize>,
+    /// Base width of the small network.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Freeze batch norm (running statistics, no learning) [default: frozen except for small].
+    #[arg(long)]
+    pub freeze_bn: Option<bool>,
+    /// Loss.
+    #[arg(long, value_enum, default_value = "lifted")]
+    pub loss: LossArg,
+    /// Loss margin.
+    #[arg(long, default_value_t = 1.0)]
+    pub margin: f64,
+    /// L2-normalise embeddings before the loss.
+    #[arg(long)]
+    pub normalize_embeddings: bool,
+    /// Classes per batch (P).
+    #[arg(long = "classes", default_value_t = 32)]
+    pub classes: usize,
+    /// Images per class (K).
+    #[arg(long, default_value_t = 4)]
+    pub per_class: usize,
+    /// Optimiser [default: adamw for small, sgd otherwise].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    /// Learning rate [default: 1e-3 for small, 1e-4 otherwise].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// SGD momentum.
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Weight decay [default: 1e-4 for small, 2e-4 otherwise].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Learning-rate multiplier of the embedding head [default: 1 for small, 10 otherwise].
+    #[arg(long)]
+    pub embedding_lr_mult: Option<f64>,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub schedule: ScheduleArg,
+    /// Epochs between ×0.1 decays with --schedule step.
+    #[arg(long, default_value_t = 30)]
+    pub step_every: u64,
+    /// Epochs (one epoch = every class once) [default: 90 for small, 100 otherwise].
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Evaluate on the test split every N epochs (0: before and after only).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: u64,
+    /// Seed of sampling, augmentation, initial weights and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop with a checkpoint after N epochs of this invocation (to fit a time limit); continue
+    /// later with --resume.
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<u64>,
+    /// Loader threads [default: the number of cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Device: cpu or cuda:N (needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The run folder [default: runs/<dataset>-<model>-<loss>-seed<seed>].
+    #[arg(long, value_name = "RUN_DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in RUN_DIR from its last checkpoint, exactly as if it had not stopped
+    /// (its config.json is used; --epochs may extend it, stretching a cosine schedule).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MetricArg {
+    Euclidean,
+    Cosine,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A trained run folder (evaluated on its packed test split).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["embeddings", "labels"])]
+    pub run: Option<PathBuf>,
+    /// Embeddings from any framework: float32 N×D .npy.
+    #[arg(long, value_name = "X.npy", requires = "labels")]
+    pub embeddings: Option<PathBuf>,
+    /// Their labels: integer .npy, or a CSV (one per line, or a label/class_id column).
+    #[arg(long, value_name = "Y.npy|Y.csv", requires = "embeddings")]
+    pub labels: Option<PathBuf>,
+    /// Recall@K values, comma-separated [default: 1,10,100,1000 for SOP, else 1,2,4,8].
+    #[arg(long, value_delimiter = ',')]
+    pub recall_at: Option<Vec<usize>>,
+    /// Distance.
+    #[arg(long, value_enum, default_value = "euclidean")]
+    pub metric: MetricArg,
+    /// k-means runs for NMI, AMI and F1 (0 skips clustering).
+    #[arg(long, default_value_t = 3)]
+    pub kmeans_runs: usize,
+    /// Write the embeddings (of --run) as float32 .npy.
+    #[arg(long, value_name = "X.npy")]
+    pub export: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

@@ -53,6 +53,7 @@
 pub mod archive;
 pub mod catalog;
 pub mod dataset;
+pub mod eval;
 pub mod fetch;
 pub mod fsutil;
 pub mod imageio;
@@ -62,6 +63,8 @@ pub mod manifest;
 pub mod pack;
 pub mod prepare;
 pub mod progress;
+mod rng;
 pub mod sample;
 pub mod shard;
 pub mod split;
+pub mod train;

@@ -8,6 +8,8 @@ mod archive;
 mod catalog;
 /// `prepare-data` and `split` end to end through the binary.
 mod cli;
+/// Evaluation against independent references.
+mod eval;
 /// Downloads against a local server with injected faults.
 mod fetch;
 /// Decoding against Pillow and numpy reference pixels.
@@ -26,3 +28,5 @@ mod pack;
 mod shard;
 /// Canonical, seeded and fold splits, against an independent reference.
 mod split;
+/// Training: optimisers, resume, non-finite losses.
+mod train;

@@ -29,7 +29,6 @@ pub mod augment;
 pub mod batch;
 pub mod grid;
 pub mod pipeline;
-mod rng;
 pub mod sampler;
 pub mod stream;
 

@@ -19,9 +19,9 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use super::LoaderError;
 use super::augment::{Augment, Normalize, Scratch, Slot, render};
 use super::batch::{Batch, Layout, Pixels, Pool};
-use super::rng::{Purpose, stream};
 use super::sampler::{PkSampler, sequential};
 use crate::imageio::jpeg;
+use crate::rng::{Purpose, stream};
 use crate::shard::{Encoding, ShardSet};
 
 /// Loader settings.

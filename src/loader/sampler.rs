@@ -18,7 +18,7 @@
 
 use rand::seq::{IndexedRandom, SliceRandom};
 
-use super::rng::{Purpose, stream};
+use crate::rng::{Purpose, stream};
 
 /// What to do with classes that have fewer than K images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,7 +37,7 @@ pub struct SamplerConfig {
     pub classes_per_batch: usize,
     /// Images per class (K).
     pub per_class: usize,
-    /// The seed.
+    /// The seed (a training run also keys its initial weights and dropout masks by it).
     pub seed: u64,
     /// Classes with fewer than K images.
     pub small_classes: SmallClasses,

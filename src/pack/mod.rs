@@ -312,6 +312,32 @@ pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, 
     })
 }
 
+/// The folder `pack` writes to by default for a prepared dataset, a split folder, a part and
+/// preprocessing settings.
+pub fn default_out(
+    prepared: &crate::dataset::Prepared,
+    split_dir: &Path,
+    part: Part,
+    p: &Preprocess,
+) -> PathBuf {
+    let name = std::fs::read(split_dir.join("split.json"))
+        .ok()
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .and_then(|v| v["name"].as_str().map(str::to_string))
+        .unwrap_or_else(|| {
+            split_dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        });
+    prepared
+        .dir
+        .dir
+        .join("shards")
+        .join(default_name(&name, part, p))
+}
+
 /// `canonical-train-jpeg256`, `seed3-ratio0.5-test-raw224-pad-bbox`, ...
 fn default_name(split: &str, part: Part, p: &Preprocess) -> String {
     let encoding = match p.encoding {

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::BBox;
 use crate::imageio::{Format, decode_rgb8, jpeg, sniff_format};
@@ -20,7 +20,7 @@ thread_local! {
 }
 
 /// How images are scaled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResizeMode {
     /// The short side becomes S, keeping the aspect ratio.
@@ -41,7 +41,7 @@ impl ResizeMode {
 }
 
 /// Whether images are cropped first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CropMode {
     /// The whole image.

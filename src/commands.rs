@@ -1,0 +1,281 @@
+//! What each subcommand does with its arguments: turn them into the library's options, call the
+//! library, print the result (part of the `lifted` binary, not the library).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lifted::dataset::{self, DatasetRef};
+use lifted::eval::{self, EvalOptions, Metric};
+use lifted::fetch::FetchOptions;
+use lifted::loader::stream::{self, StreamOptions};
+use lifted::loader::{Augment, Layout, LoaderConfig, Normalize, SamplerConfig, SmallClasses};
+use lifted::loss::LossKind;
+use lifted::pack::{self, CropMode, PackOptions, Part, Preprocess, ResizeMode};
+use lifted::prepare::{self, PrepareOptions};
+use lifted::progress::Progress;
+use lifted::shard::{self, Encoding, ShardSet};
+use lifted::split::{self, SplitRequest};
+use lifted::train::model::{Architecture, BnMode};
+use lifted::train::optim::{OptimizerKind, Schedule};
+use lifted::train::{self, TrainConfig, TrainRequest};
+
+use crate::args::{
+    self, AugmentArg, CropArg, EncodingArg, LayoutArg, LossArg, MetricArg, ModelArg, OptimizerArg,
+    PartArg, ResizeArg, ScheduleArg,
+};
+use crate::print;
+
+pub fn progress(quiet: bool, json: bool) -> Progress {
+    if quiet || json {
+        Progress::hidden()
+    } else {
+        Progress::visible()
+    }
+}
+
+pub fn prepare_data(a: args::PrepareArgs) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(a.timeout);
+    let options = PrepareOptions {
+        data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
+        manifest: a.manifest,
+        archives: a.archives,
+        allow_unverified: a.allow_unverified,
+        skip_bad_images: a.skip_bad_images,
+        name: a.name,
+        fetch: FetchOptions {
+            retries: a.retries,
+            connect_timeout: timeout,
+            read_timeout: timeout,
+            ..FetchOptions::default()
+        },
+        progress: progress(a.common.quiet, a.common.json),
+    };
+    let summary = prepare::prepare(&DatasetRef::parse(&a.dataset), &options)
+        .with_context(|| format!("prepare-data {} failed", a.dataset))?;
+    print(&summary, a.common.json)
+}
+
+pub fn split(a: args::SplitArgs) -> anyhow::Result<()> {
+    let request = SplitRequest {
+        dataset: DatasetRef::parse(&a.dataset),
+        data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
+        seed: a.seed,
+        ratio: a.ratio,
+        folds: a.folds,
+        fold: a.fold,
+        out: a.out,
+    };
+    let report =
+        split::export_split(&request).with_context(|| format!("split {} failed", a.dataset))?;
+    print(&report, a.common.json)
+}
+
+pub fn pack(a: args::PackArgs) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let options = PackOptions {
+        data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
+        part: match a.split {
+            PartArg::Train => Part::Train,
+            PartArg::Val => Part::Val,
+            PartArg::Test => Part::Test,
+            PartArg::All => Part::All,
+        },
+        split_dir: a.split_dir,
+        preprocess: Preprocess {
+            size: a.size,
+            resize: match a.resize {
+                ResizeArg::ShortSide => ResizeMode::ShortSide,
+                ResizeArg::PadSquare => ResizeMode::PadSquare,
+            },
+            crop: match a.crop {
+                CropArg::None => CropMode::None,
+                CropArg::Bbox => CropMode::BBox,
+            },
+            encoding: match a.encoding {
+                EncodingArg::Jpeg => Encoding::Jpeg,
+                EncodingArg::Raw => Encoding::Raw,
+            },
+            quality: a.quality,
+        },
+        threads: a.threads.unwrap_or(cores),
+        strict: a.strict,
+        shard_bytes: a.shard_size.saturating_mul(1 << 20),
+        out: a.out,
+        progress: progress(a.common.quiet, a.common.json),
+    };
+    let summary = pack::pack(&DatasetRef::parse(&a.dataset), &options)
+        .with_context(|| format!("pack {} failed", a.dataset))?;
+    print(&summary, a.common.json)
+}
+
+pub fn verify(a: args::ShardsArgs) -> anyhow::Result<()> {
+    let set = ShardSet::open(&a.shards)
+        .with_context(|| format!("{} is not a valid packed folder", a.shards.display()))?;
+    let report = shard::verify::verify(&set, progress(a.quiet, a.json))
+        .with_context(|| format!("verify {} failed", a.shards.display()))?;
+    print(&report, a.json)
+}
+
+pub fn inspect(a: args::InspectArgs) -> anyhow::Result<()> {
+    let dir = &a.shards.shards;
+    let set = ShardSet::open(dir)
+        .with_context(|| format!("{} is not a valid packed folder", dir.display()))?;
+    print(&shard::inspect::inspect(&set), a.shards.json)?;
+    if let (Some(count), Some(out)) = (a.dump, a.out) {
+        let written = shard::inspect::dump(&set, count, &out).context("dump failed")?;
+        eprintln!("wrote {} samples to {}", written.len(), out.display());
+    }
+    Ok(())
+}
+
+pub fn stream_batches(a: args::StreamArgs) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let options = StreamOptions {
+        shards: a.shards.clone(),
+        sampler: SamplerConfig {
+            classes_per_batch: a.classes,
+            per_class: a.per_class,
+            seed: a.seed,
+            small_classes: if a.drop_small_classes {
+                SmallClasses::Drop
+            } else {
+                SmallClasses::WithReplacement
+            },
+            rank: 0,
+            world_size: 1,
+        },
+        loader: LoaderConfig {
+            threads: a.threads.unwrap_or(cores),
+            prefetch: a.prefetch,
+            normalize: Normalize::IMAGENET,
+            layout: match a.layout {
+                LayoutArg::F32 => Layout::NchwF32,
+                LayoutArg::U8 => Layout::NhwcU8,
+            },
+            seed: a.seed,
+        },
+        augment: match a.augment {
+            AugmentArg::Paper => Augment::RandomCrop {
+                size: a.size,
+                flip: !a.no_flip,
+            },
+            AugmentArg::Rrc => Augment::RandomResizedCrop {
+                size: a.size,
+                scale: (0.08, 1.0),
+                ratio: (0.75, 4.0 / 3.0),
+                flip: !a.no_flip,
+            },
+            AugmentArg::Center => Augment::CenterCrop { size: a.size },
+        },
+        epochs: a.epochs,
+        grid: a.grid,
+    };
+    let report = stream::stream(&options)
+        .with_context(|| format!("stream {} failed", a.shards.display()))?;
+    print(&report, a.json)
+}
+
+pub fn train(a: args::TrainArgs) -> anyhow::Result<()> {
+    let data_dir = dataset::data_dir(a.common.data_dir.as_deref());
+    let arch = match a.model {
+        Some(ModelArg::Small) => Architecture::Small,
+        Some(ModelArg::Resnet18) => Architecture::ResNet18,
+        Some(ModelArg::Resnet50) => Architecture::ResNet50,
+        Some(ModelArg::Googlenet) => Architecture::GoogLeNet,
+        None if a.dataset == "sample" => Architecture::Small,
+        None => Architecture::GoogLeNet,
+    };
+    let mut config = TrainConfig::defaults(&a.dataset, data_dir, arch);
+    config.weights = a.weights;
+    config.model.embedding = a.embedding.unwrap_or(config.model.embedding);
+    config.model.width = a.width.unwrap_or(config.model.width);
+    if let Some(frozen) = a.freeze_bn {
+        config.model.bn = if frozen {
+            BnMode::Frozen
+        } else {
+            BnMode::Train
+        };
+    }
+    config.loss = match a.loss {
+        LossArg::Lifted => LossKind::Lifted,
+        LossArg::Contrastive => LossKind::Contrastive,
+        LossArg::Triplet => LossKind::Triplet,
+        LossArg::GeneralizedLifted => LossKind::GeneralizedLifted,
+    };
+    config.margin = a.margin;
+    config.normalize_embeddings = a.normalize_embeddings;
+    config.sampler.classes_per_batch = a.classes;
+    config.sampler.per_class = a.per_class;
+    config.sampler.seed = a.seed;
+    if let Some(kind) = a.optimizer {
+        config.optim.kind = match kind {
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+            OptimizerArg::Adamw => OptimizerKind::AdamW,
+        };
+    }
+    config.optim.lr = a.lr.unwrap_or(config.optim.lr);
+    config.optim.momentum = a.momentum.unwrap_or(config.optim.momentum);
+    config.optim.weight_decay = a.weight_decay.unwrap_or(config.optim.weight_decay);
+    config.optim.head_lr_mult = a.embedding_lr_mult.unwrap_or(config.optim.head_lr_mult);
+    config.epochs = a.epochs.unwrap_or(config.epochs);
+    config.eval_every = a.eval_every;
+    config.threads = a.threads.unwrap_or(config.threads);
+    config.device = a.device;
+    // Schedules count optimiser steps; the epoch length is known once the data is opened, so
+    // step schedules are set in epochs here and converted by the trainer's batches per epoch.
+    config.optim.schedule = match a.schedule {
+        ScheduleArg::Constant => Schedule::Constant,
+        ScheduleArg::Step => Schedule::Step {
+            every: a.step_every,
+            gamma: 0.1,
+        },
+        ScheduleArg::Cosine => Schedule::Cosine {
+            total: config.epochs,
+        },
+    };
+    let resume_epochs = if a.resume.is_some() { a.epochs } else { None };
+    let request = TrainRequest {
+        config,
+        out: a.out,
+        resume: a.resume,
+        resume_epochs,
+        stop_after: a.stop_after,
+        progress: progress(a.common.quiet, a.common.json),
+    };
+    let summary = train::run(&request).with_context(|| format!("train {} failed", a.dataset))?;
+    print(&summary, a.common.json)
+}
+
+pub fn eval(a: args::EvalArgs) -> anyhow::Result<()> {
+    let (embeddings, labels, dataset) = match (&a.run, &a.embeddings, &a.labels) {
+        (Some(run), _, _) => {
+            let config: TrainConfig = serde_json::from_slice(
+                &std::fs::read(run.join("config.json"))
+                    .with_context(|| format!("{} is not a run folder", run.display()))?,
+            )?;
+            let data = train::run::data_for(&config, Progress::hidden())?;
+            let (x, y) = train::trainer::embed_run(&config, data.test, run)?;
+            (x, y, config.dataset)
+        }
+        (None, Some(x), Some(y)) => (
+            eval::io::read_embeddings(x)?,
+            eval::io::read_labels(y)?,
+            String::new(),
+        ),
+        _ => anyhow::bail!("give --run RUN_DIR, or --embeddings X.npy with --labels Y"),
+    };
+    if let Some(path) = &a.export {
+        eval::io::write_embeddings(&embeddings, path)?;
+    }
+    let mut options = EvalOptions::for_dataset(&dataset);
+    if let Some(ks) = a.recall_at {
+        options.recall_at = ks;
+    }
+    options.metric = match a.metric {
+        MetricArg::Euclidean => Metric::Euclidean,
+        MetricArg::Cosine => Metric::Cosine,
+    };
+    options.kmeans_runs = a.kmeans_runs;
+    let report = eval::evaluate(&embeddings, &labels, &options).context("evaluation failed")?;
+    print(&report, a.json)
+}

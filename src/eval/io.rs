@@ -1,0 +1,86 @@
+//! Reading embeddings and labels written by any framework: `.npy` (float32/float64 N×D, integer
+//! labels N) or a CSV of labels (one per line, or a `label`/`class_id` column).
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use super::EvalError;
+
+/// Reads an N×D embedding matrix from a `.npy` file.
+pub fn read_embeddings(path: &Path) -> Result<Tensor, EvalError> {
+    let tensor = Tensor::read_npy(path)
+        .map_err(|e| EvalError::Input(format!("cannot read {} as .npy: {e}", path.display())))?;
+    if tensor.rank() != 2 {
+        return Err(EvalError::Input(format!(
+            "{} holds an array of shape {:?}; embeddings must be N×D",
+            path.display(),
+            tensor.dims()
+        )));
+    }
+    Ok(tensor.to_dtype(DType::F32)?)
+}
+
+/// Reads N integer labels from a `.npy` file or a CSV file.
+pub fn read_labels(path: &Path) -> Result<Vec<i64>, EvalError> {
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if is_npy {
+        let tensor = Tensor::read_npy(path).map_err(|e| {
+            EvalError::Input(format!("cannot read {} as .npy: {e}", path.display()))
+        })?;
+        let flat = tensor.flatten_all()?;
+        if !flat.dtype().is_int() && flat.dtype() != DType::U8 {
+            return Err(EvalError::Input(format!(
+                "{} holds {:?} values; labels must be integers",
+                path.display(),
+                flat.dtype()
+            )));
+        }
+        return Ok(flat.to_dtype(DType::I64)?.to_vec1::<i64>()?);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+    let mut column = 0;
+    if let Some(first) = lines.peek()
+        && first.split(',').any(|c| c.trim().parse::<i64>().is_err())
+    {
+        let header: Vec<&str> = first.split(',').map(str::trim).collect();
+        column = header
+            .iter()
+            .position(|h| *h == "label" || *h == "class_id")
+            .ok_or_else(|| {
+                EvalError::Input(format!(
+                    "{}: the header needs a `label` or `class_id` column",
+                    path.display()
+                ))
+            })?;
+        lines.next();
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let cell = line.split(',').nth(column).unwrap_or("").trim();
+            cell.parse::<i64>().map_err(|_| {
+                EvalError::Input(format!(
+                    "{} row {}: `{cell}` is not an integer label",
+                    path.display(),
+                    i + 1
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Writes embeddings as a float32 `.npy` file.
+pub fn write_embeddings(embeddings: &Tensor, path: &Path) -> Result<(), EvalError> {
+    embeddings
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .write_npy(path)
+        .map_err(|e| EvalError::Input(format!("cannot write {}: {e}", path.display())))
+}

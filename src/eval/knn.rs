@@ -1,0 +1,156 @@
+//! Exact k-nearest neighbours of every sample among all the others, by blocked matrix
+//! products, never materialising the N×N distance matrix.
+//!
+//! Queries are processed in blocks of rows: one product `Q·Xᵀ` (candle matmul, on the tensor's
+//! device), then a bounded max-heap per row keeps the k best candidates as the row is scanned,
+//! so memory is the embeddings plus one `block × N` score matrix. The query itself is excluded
+//! by its index; ties are broken by the smaller index, so results are the same on every run.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use candle_core::{D, DType, Tensor};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How distances are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Euclidean distance ‖a − b‖.
+    Euclidean,
+    /// Cosine distance 1 − a·b / (‖a‖‖b‖).
+    Cosine,
+}
+
+/// The k nearest neighbours of every sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbours {
+    /// Neighbours per sample.
+    pub k: usize,
+    /// `n × k` neighbour indices, nearest first.
+    pub indices: Vec<u32>,
+    /// `n × k` distances, matching `indices`.
+    pub distances: Vec<f32>,
+}
+
+impl Neighbours {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.indices.len() / self.k.max(1)
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// The neighbours of sample `i`.
+    pub fn of(&self, i: usize) -> &[u32] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+}
+
+/// A candidate neighbour, ordered by (distance, index).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    distance: f32,
+    index: u32,
+}
+
+impl Eq for Candidate {}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.index.cmp(&other.index))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The `k` nearest neighbours of each row of `x` (N×D, any float dtype, any device) among the
+/// other rows, processing `block` query rows at a time.
+pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::Result<Neighbours> {
+    let x = x.to_dtype(DType::F32)?;
+    let n = x.dim(0)?;
+    let k = k.min(n.saturating_sub(1));
+    let x = match metric {
+        Metric::Euclidean => x,
+        Metric::Cosine => x.broadcast_div(
+            &x.sqr()?
+                .sum_keepdim(D::Minus1)?
+                .sqrt()?
+                .clamp(1e-12, f64::MAX)?,
+        )?,
+    };
+    let norms = x.sqr()?.sum_keepdim(D::Minus1)?; // [n, 1]
+    let norms_row = norms.t()?.contiguous()?; // [1, n]
+    let xt = x.t()?.contiguous()?;
+    let norms_vec = norms.flatten_all()?.to_vec1::<f32>()?;
+    let mut indices = vec![0u32; n * k];
+    let mut distances = vec![0f32; n * k];
+    let block = block.max(1);
+    for start in (0..n).step_by(block) {
+        let rows = block.min(n - start);
+        let q = x.narrow(0, start, rows)?;
+        // Ranking key: ‖r‖² − 2 q·r (‖q‖² is the same along a row). For cosine, −2 q·r + 1 + 1.
+        let scores = norms_row.broadcast_sub(&q.matmul(&xt)?.affine(2.0, 0.0)?)?;
+        let scores = scores.flatten_all()?.to_vec1::<f32>()?;
+        let out_idx = &mut indices[start * k..(start + rows) * k];
+        let out_dist = &mut distances[start * k..(start + rows) * k];
+        out_idx
+            .par_chunks_mut(k.max(1))
+            .zip(out_dist.par_chunks_mut(k.max(1)))
+            .enumerate()
+            .for_each(|(r, (idx, dist))| {
+                if k == 0 {
+                    return;
+                }
+                let query = start + r;
+                let row = &scores[r * n..(r + 1) * n];
+                let best = top_k(row, query, k);
+                let qn = norms_vec[query];
+                for (slot, c) in best.into_iter().enumerate() {
+                    idx[slot] = c.index;
+                    let squared = (c.distance + qn).max(0.0);
+                    dist[slot] = match metric {
+                        Metric::Euclidean => squared.sqrt(),
+                        // ‖a − b‖² = 2 − 2 cos for unit vectors.
+                        Metric::Cosine => squared / 2.0,
+                    };
+                }
+            });
+    }
+    Ok(Neighbours {
+        k,
+        indices,
+        distances,
+    })
+}
+
+/// The `k` smallest entries of `row` other than `exclude`, by (value, index), sorted.
+fn top_k(row: &[f32], exclude: usize, k: usize) -> Vec<Candidate> {
+    let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
+    for (index, &distance) in row.iter().enumerate() {
+        if index == exclude {
+            continue;
+        }
+        let candidate = Candidate {
+            distance,
+            index: index as u32,
+        };
+        if heap.len() < k {
+            heap.push(candidate);
+        } else if candidate < *heap.peek().expect("k > 0") {
+            heap.pop();
+            heap.push(candidate);
+        }
+    }
+    heap.into_sorted_vec()
+}

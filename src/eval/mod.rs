@@ -1,0 +1,248 @@
+//! Evaluation: retrieval (Recall@K, precision@1, R-precision, MAP@R) from exact nearest
+//! neighbours, and clustering (NMI, AMI, pairwise F1) from k-means with k = the number of
+//! classes, over several seeds.
+//!
+//! - [`knn`]: blocked exact k-nearest neighbours;
+//! - [`retrieval`]: the retrieval metrics and their definitions;
+//! - [`kmeans`]: k-means++ and Lloyd;
+//! - [`clustering`]: NMI, AMI and F1 and their definitions;
+//! - [`io`]: embeddings and labels from `.npy` and CSV files.
+//!
+//! Every sample is a query against all the others (the test split is both query and gallery,
+//! as in the paper and in the Metric Learning Reality Check).
+
+pub mod clustering;
+pub mod io;
+pub mod kmeans;
+pub mod knn;
+pub mod retrieval;
+
+use std::fmt;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+pub use knn::{Metric, Neighbours, knn};
+pub use retrieval::RetrievalMetrics;
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalOptions {
+    /// The K of Recall@K.
+    pub recall_at: Vec<usize>,
+    /// Distance.
+    pub metric: Metric,
+    /// k-means runs (seeds 0, 1, …); 0 skips clustering.
+    pub kmeans_runs: usize,
+    /// Most Lloyd iterations per run.
+    pub kmeans_max_iter: usize,
+    /// Query rows per matrix product.
+    pub block: usize,
+}
+
+impl EvalOptions {
+    /// The paper's settings for a dataset: K = 1, 10, 100, 1000 for SOP, else 1, 2, 4, 8.
+    pub fn for_dataset(dataset: &str) -> EvalOptions {
+        EvalOptions {
+            recall_at: if dataset == "sop" {
+                vec![1, 10, 100, 1000]
+            } else {
+                vec![1, 2, 4, 8]
+            },
+            metric: Metric::Euclidean,
+            kmeans_runs: 3,
+            kmeans_max_iter: 100,
+            block: 1024,
+        }
+    }
+}
+
+/// Errors from evaluation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// The inputs are unusable.
+    #[error("{0}")]
+    Input(String),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+    /// A file could not be read or written.
+    #[error("cannot access {path}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A mean and standard deviation over k-means runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MeanSd {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 for one run).
+    pub sd: f64,
+}
+
+impl MeanSd {
+    fn of(values: &[f64]) -> MeanSd {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = if values.len() > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        MeanSd {
+            mean,
+            sd: var.sqrt(),
+        }
+    }
+}
+
+/// Clustering metrics over the k-means runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusteringReport {
+    /// k (the number of classes).
+    pub k: usize,
+    /// Runs.
+    pub runs: usize,
+    /// NMI.
+    pub nmi: MeanSd,
+    /// AMI.
+    pub ami: MeanSd,
+    /// Pairwise F1.
+    pub f1: MeanSd,
+}
+
+/// All metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// Samples.
+    pub samples: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Distance.
+    pub metric: Metric,
+    /// Retrieval metrics.
+    pub retrieval: RetrievalMetrics,
+    /// Clustering metrics (absent when `kmeans_runs` is 0).
+    pub clustering: Option<ClusteringReport>,
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.retrieval;
+        writeln!(
+            f,
+            "{} samples, {} classes, {:?} distance ({} queries, {} alone in their class)",
+            self.samples, self.classes, self.metric, r.queries, r.lone_queries
+        )?;
+        let recalls: Vec<String> = r
+            .recall_at
+            .iter()
+            .map(|(k, v)| format!("R@{k} {:.2}", v * 100.0))
+            .collect();
+        writeln!(f, "  retrieval   {}", recalls.join("  "))?;
+        writeln!(
+            f,
+            "              P@1 {:.2}  R-precision {:.2}  MAP@R {:.2}",
+            r.precision_at_1 * 100.0,
+            r.r_precision * 100.0,
+            r.map_at_r * 100.0
+        )?;
+        if let Some(c) = &self.clustering {
+            writeln!(
+                f,
+                "  clustering  NMI {:.2} ± {:.2}  AMI {:.2} ± {:.2}  F1 {:.2} ± {:.2}  (k-means, k = {}, {} runs)",
+                c.nmi.mean * 100.0,
+                c.nmi.sd * 100.0,
+                c.ami.mean * 100.0,
+                c.ami.sd * 100.0,
+                c.f1.mean * 100.0,
+                c.f1.sd * 100.0,
+                c.k,
+                c.runs
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates `embeddings` (N×D) with integer class `labels` (N).
+pub fn evaluate(
+    embeddings: &Tensor,
+    labels: &[i64],
+    options: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    let (n, _) = embeddings.dims2().map_err(|_| {
+        EvalError::Input(format!(
+            "embeddings must be N×D, got {:?}",
+            embeddings.dims()
+        ))
+    })?;
+    if n != labels.len() {
+        return Err(EvalError::Input(format!(
+            "{n} embeddings but {} labels",
+            labels.len()
+        )));
+    }
+    if n < 2 {
+        return Err(EvalError::Input(
+            "evaluation needs at least 2 samples".to_string(),
+        ));
+    }
+    let finite = embeddings
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .iter()
+        .all(|v| v.is_finite());
+    if !finite {
+        return Err(EvalError::Input(
+            "the embeddings contain NaN or infinite values".to_string(),
+        ));
+    }
+    let k = retrieval::neighbours_needed(labels, &options.recall_at);
+    let neighbours = knn(embeddings, k, options.metric, options.block)?;
+    let retrieval = retrieval::retrieval(&neighbours, labels, &options.recall_at);
+    let classes = labels
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let clustering = if options.kmeans_runs == 0 {
+        None
+    } else {
+        let mut runs = Vec::new();
+        for seed in 0..options.kmeans_runs as u64 {
+            let config = kmeans::KMeansConfig {
+                k: classes,
+                seed,
+                max_iter: options.kmeans_max_iter,
+                block: options.block,
+            };
+            let result = kmeans::kmeans(embeddings, config)?;
+            runs.push(clustering::scores(&result.assignments, labels));
+        }
+        let pick = |f: fn(&clustering::ClusteringScores) -> f64| {
+            MeanSd::of(&runs.iter().map(f).collect::<Vec<_>>())
+        };
+        Some(ClusteringReport {
+            k: classes,
+            runs: runs.len(),
+            nmi: pick(|s| s.nmi),
+            ami: pick(|s| s.ami),
+            f1: pick(|s| s.f1),
+        })
+    };
+    Ok(EvalReport {
+        samples: n,
+        classes,
+        metric: options.metric,
+        retrieval,
+        clustering,
+    })
+}

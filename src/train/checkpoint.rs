@@ -1,0 +1,115 @@
+//! Checkpoints: the network's variables (safetensors), the optimiser's state (safetensors) and
+//! where the run stands (`state.json`), written into a temporary folder and renamed over the
+//! previous checkpoint, so a crash leaves either the old checkpoint or the new one, complete.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::Tensor;
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+
+use super::TrainError;
+use super::optim::Optimizer;
+use crate::fsutil;
+
+/// Where a run stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// The next epoch to run.
+    pub epoch: u64,
+    /// The next step within it.
+    pub step: u64,
+    /// Training steps taken in all.
+    pub global_step: u64,
+    /// SHA-256 of the split the run trains on.
+    pub split_hash: String,
+    /// The random streams need no state: every draw is keyed by (seed, epoch, step).
+    pub rng: String,
+}
+
+/// The checkpoint folder of a run.
+pub fn folder(run: &Path) -> PathBuf {
+    run.join("checkpoint")
+}
+
+/// Writes a checkpoint of `varmap`, `optimizer` and `state` into `run/checkpoint/`.
+pub fn save(
+    run: &Path,
+    varmap: &VarMap,
+    optimizer: &Optimizer,
+    state: &State,
+) -> Result<(), TrainError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, source }
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".checkpoint.tmp-")
+        .tempdir_in(run)
+        .map_err(io(run))?;
+    varmap.save(temp.path().join("weights.safetensors"))?;
+    let (tensors, steps) = optimizer.state();
+    let mut tensors: HashMap<String, Tensor> = tensors;
+    tensors.insert(
+        "__steps__".to_string(),
+        Tensor::new(&[steps as f64], &candle_core::Device::Cpu)?,
+    );
+    candle_core::safetensors::save(&tensors, temp.path().join("optimizer.safetensors"))?;
+    let json = serde_json::to_vec_pretty(state).expect("a state serialises");
+    fsutil::write_atomic(&temp.path().join("state.json"), &json).map_err(io(temp.path()))?;
+    fsutil::sync_tree(temp.path()).map_err(io(temp.path()))?;
+    let target = folder(run);
+    let written = temp.keep();
+    if target.exists() {
+        let old = run.join(format!(".checkpoint.old-{}", std::process::id()));
+        std::fs::rename(&target, &old).map_err(io(&target))?;
+        fsutil::rename_durable(&written, &target).map_err(io(&target))?;
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    } else {
+        fsutil::rename_durable(&written, &target).map_err(io(&target))?;
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint: sets `varmap`'s variables, restores `optimizer`, returns the state.
+pub fn load(
+    run: &Path,
+    varmap: &mut VarMap,
+    optimizer: &mut Optimizer,
+) -> Result<State, TrainError> {
+    let dir = folder(run);
+    let state_path = dir.join("state.json");
+    let bytes = std::fs::read(&state_path).map_err(|source| TrainError::Io {
+        path: state_path.clone(),
+        source,
+    })?;
+    let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+        TrainError::Config(format!(
+            "{} is not a lifted checkpoint state: {e}",
+            state_path.display()
+        ))
+    })?;
+    varmap.load(dir.join("weights.safetensors"))?;
+    let mut tensors = candle_core::safetensors::load(
+        dir.join("optimizer.safetensors"),
+        &candle_core::Device::Cpu,
+    )?;
+    let steps = tensors
+        .remove("__steps__")
+        .map(|t| t.to_vec1::<f64>())
+        .transpose()?
+        .and_then(|v| v.first().copied())
+        .unwrap_or(0.0) as u64;
+    let device = varmap
+        .all_vars()
+        .first()
+        .map(|v| v.device().clone())
+        .unwrap_or(candle_core::Device::Cpu);
+    let tensors = tensors
+        .into_iter()
+        .map(|(k, t)| Ok((k, t.to_device(&device)?)))
+        .collect::<candle_core::Result<HashMap<_, _>>>()?;
+    optimizer.restore(tensors, steps)?;
+    Ok(state)
+}

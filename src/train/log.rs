@@ -1,0 +1,72 @@
+//! The run's log: one JSON object per line in `log.jsonl` (`"type": "step"`, `"epoch"`,
+//! `"eval"`), appended and flushed line by line, so it can be followed while training and
+//! plotted afterwards (`lifted plot`).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::TrainError;
+
+/// An open `log.jsonl`.
+pub struct RunLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl RunLog {
+    /// Opens (appending) `run/log.jsonl`.
+    pub fn open(run: &Path) -> Result<RunLog, TrainError> {
+        let path = run.join("log.jsonl");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| TrainError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(RunLog { path, file })
+    }
+
+    /// Appends one record.
+    pub fn write(&mut self, record: &Value) -> Result<(), TrainError> {
+        let mut line = serde_json::to_vec(record).expect("a JSON value serialises");
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|source| TrainError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes the log to disk (done at every checkpoint).
+    pub fn sync(&self) -> Result<(), TrainError> {
+        self.file.sync_data().map_err(|source| TrainError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Drops the records logged after `global_step` steps were done (when a run resumes from an earlier
+/// checkpoint than the last step it logged).
+pub fn truncate_after(run: &Path, global_step: u64) -> Result<(), TrainError> {
+    let path = run.join("log.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            let record: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+            record["global_step"]
+                .as_u64()
+                .is_none_or(|s| s <= global_step)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    crate::fsutil::write_atomic(&path, kept.as_bytes())
+        .map_err(|source| TrainError::Io { path, source })
+}

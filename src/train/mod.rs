@@ -1,0 +1,81 @@
+//! Training: embedding networks ([`model`]), optimisers ([`optim`]), the training loop
+//! ([`trainer`]) with checkpoints ([`checkpoint`]) and a JSONL log ([`log`]), and the
+//! `lifted train` command ([`run`]) that packs what a run needs.
+
+pub mod checkpoint;
+pub mod config;
+pub mod embed;
+pub mod log;
+pub mod model;
+pub mod optim;
+pub mod run;
+pub mod trainer;
+
+use std::path::PathBuf;
+
+pub use config::{PackSettings, TrainConfig};
+pub use run::{TrainRequest, run};
+pub use trainer::TrainSummary;
+
+/// Errors from training.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// The dataset could not be opened.
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    /// Preparing the sample failed.
+    #[error(transparent)]
+    Prepare(#[from] crate::prepare::PrepareError),
+    /// Packing failed.
+    #[error(transparent)]
+    Pack(#[from] crate::pack::PackError),
+    /// The shards could not be read.
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
+    /// The loader failed.
+    #[error(transparent)]
+    Loader(#[from] crate::loader::LoaderError),
+    /// The sampler's settings do not work.
+    #[error(transparent)]
+    Sampler(#[from] crate::loader::SamplerError),
+    /// The loss could not be computed.
+    #[error(transparent)]
+    Loss(#[from] crate::loss::LossError),
+    /// Evaluation failed.
+    #[error(transparent)]
+    Eval(#[from] crate::eval::EvalError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+    /// A file could not be read or written.
+    #[error("cannot access {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Settings that cannot work.
+    #[error("{0}")]
+    Config(String),
+    /// The loss or the embeddings became NaN or infinite.
+    #[error(
+        "the {what} became {value} at epoch {epoch}, step {step}; training stopped (the last checkpoint is the last good state). \
+         Consider a lower --lr, or --normalize-embeddings"
+    )]
+    NonFinite {
+        /// `loss`, or `embeddings` (whose non-finite values a hinge can hide from the loss).
+        what: &'static str,
+        /// Epoch.
+        epoch: u64,
+        /// Step within the epoch.
+        step: u64,
+        /// The loss, or the sum of the embeddings.
+        value: f64,
+    },
+    /// The run folder is already used.
+    #[error("{0} already holds a run; resume it with --resume {0}, or choose another --out")]
+    RunExists(PathBuf),
+}

@@ -1,0 +1,354 @@
+//! The training loop: P×K batches from the loader, the loss, backward, the optimiser; a JSONL
+//! record per step, an evaluation before training, every `eval_every` epochs and at the end,
+//! checkpoints every `checkpoint_every` epochs and at the end, and an exact resume from the last
+//! checkpoint. A non-finite loss stops the run with an error; the checkpoint on disk is then the
+//! last good one. Checkpoints are never chosen by a test score: the run ends with its last.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::Serialize;
+use serde_json::json;
+
+use super::TrainError;
+use super::checkpoint::{self, State};
+use super::config::TrainConfig;
+use super::embed::embed_all;
+use super::log::{RunLog, truncate_after};
+use super::model::init::SeededVars;
+use super::model::{EmbeddingNet, load_weights, parameter_groups};
+use super::optim::{Optimizer, Schedule};
+use crate::eval::{EvalReport, evaluate};
+use crate::loader::{Layout, Loader, LoaderConfig, PkSampler};
+use crate::progress::Progress;
+use crate::rng::{Purpose, stream};
+use crate::shard::ShardSet;
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// The run folder.
+    pub run: std::path::PathBuf,
+    /// Steps taken in all.
+    pub steps: u64,
+    /// Epochs completed.
+    pub epochs: u64,
+    /// Wall time of this invocation, seconds.
+    pub seconds: f64,
+    /// Training images per second (this invocation).
+    pub images_per_s: f64,
+    /// The last training loss.
+    pub last_loss: f64,
+    /// Test metrics of the untrained network (absent when resuming).
+    pub before: Option<EvalReport>,
+    /// Test metrics at the end (absent when stopped early to be resumed).
+    pub after: Option<EvalReport>,
+    /// The run's planned epochs.
+    pub planned_epochs: u64,
+}
+
+/// The shard sets a run reads.
+pub struct Data {
+    /// Training samples.
+    pub train: Arc<ShardSet>,
+    /// Test samples.
+    pub test: Arc<ShardSet>,
+    /// SHA-256 of the split.
+    pub split_hash: String,
+}
+
+/// Parses `cpu` or `cuda:N`.
+pub fn device(name: &str) -> Result<Device, TrainError> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = name
+        .strip_prefix("cuda:")
+        .or_else(|| (name == "cuda").then_some("0"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or_else(|| TrainError::Config(format!("--device {name}: use cpu or cuda:N")))?;
+    Device::new_cuda(ordinal).map_err(|e| {
+        TrainError::Config(format!(
+            "--device {name}: {e}; CUDA needs a GPU and a lifted built with `--features cuda` (see docs/gpu.md)"
+        ))
+    })
+}
+
+/// Trains per `config` in the folder `run`, continuing from its checkpoint if `resume`; with
+/// `stop_after`, stops (with a checkpoint) after that many epochs of this invocation, to be
+/// resumed later.
+pub fn train(
+    config: &TrainConfig,
+    data: &Data,
+    run: &Path,
+    resume: bool,
+    stop_after: Option<u64>,
+    progress: Progress,
+) -> Result<TrainSummary, TrainError> {
+    let started = Instant::now();
+    let device = device(&config.device)?;
+    let mut varmap = VarMap::new();
+    let vb = SeededVars::builder(&varmap, config.sampler.seed, DType::F32, &device);
+    let net = EmbeddingNet::new(config.model, &vb)?;
+    if let (Some(weights), false) = (&config.weights, resume) {
+        load_weights(&varmap, weights)?;
+    }
+    let classes = data
+        .train
+        .classes()
+        .iter()
+        .map(|c| (c.class_id, c.indices().collect()))
+        .collect();
+    let sampler = PkSampler::new(classes, config.sampler)?;
+    let groups = parameter_groups(&varmap, config.model.bn);
+    let mut optim = config.optim;
+    // The run's schedule counts epochs; the optimiser's counts steps.
+    let per_epoch = sampler.batches_per_epoch() as u64;
+    optim.schedule = match optim.schedule {
+        Schedule::Step { every, gamma } => Schedule::Step {
+            every: every * per_epoch,
+            gamma,
+        },
+        Schedule::Cosine { total } => Schedule::Cosine {
+            total: total * per_epoch,
+        },
+        constant => constant,
+    };
+    let mut optimizer = Optimizer::new(
+        optim,
+        vec![
+            (groups.trunk, 1.0),
+            (groups.head, config.optim.head_lr_mult),
+        ],
+    );
+    let loader_config = |seed| LoaderConfig {
+        threads: config.threads,
+        prefetch: 4,
+        normalize: config.normalize,
+        layout: Layout::NchwF32,
+        seed,
+    };
+    let train_loader = Loader::new(data.train.clone(), loader_config(config.sampler.seed))?;
+    let test_loader = Loader::new(data.test.clone(), loader_config(0))?;
+
+    let mut state = if resume {
+        let state = checkpoint::load(run, &mut varmap, &mut optimizer)?;
+        if state.split_hash != data.split_hash {
+            return Err(TrainError::Config(format!(
+                "the checkpoint was trained on split {}, but the data now has split {}; resume with the same split",
+                state.split_hash, data.split_hash
+            )));
+        }
+        truncate_after(run, state.global_step)?;
+        state
+    } else {
+        State {
+            epoch: 0,
+            step: 0,
+            global_step: 0,
+            split_hash: data.split_hash.clone(),
+            rng: "stateless: keyed by (seed, epoch, step)".to_string(),
+        }
+    };
+    let mut log = RunLog::open(run)?;
+    let evaluate_now = |log: &mut RunLog, state: &State| -> Result<EvalReport, TrainError> {
+        let (embeddings, labels) = embed_all(&net, &test_loader, config.eval_crop, 256, &device)?;
+        let report = evaluate(&embeddings, &labels, &config.eval)?;
+        log.write(&json!({"type": "eval", "epoch": state.epoch, "global_step": state.global_step, "report": report}))?;
+        Ok(report)
+    };
+    let before = if resume {
+        None
+    } else {
+        Some(evaluate_now(&mut log, &state)?)
+    };
+
+    let total_steps = config.epochs * sampler.batches_per_epoch() as u64;
+    let bar = progress.items(total_steps, "training");
+    bar.set_position(state.global_step);
+    let (mut images, mut last_loss) = (0usize, f64::NAN);
+    let steps_at_start = state.global_step;
+    let stop_at = stop_after.map_or(config.epochs, |n| config.epochs.min(state.epoch + n));
+    while state.epoch < stop_at {
+        let epoch_start = Instant::now();
+        let mut epoch_loss = 0.0;
+        let mut epoch_steps = 0u64;
+        for batch in train_loader.epoch(&sampler, state.epoch, state.step as usize, config.augment)
+        {
+            let batch = batch?;
+            let x = batch.images(&device)?;
+            let labels = batch.label_tensor(&device)?;
+            let mut dropout_rng = stream(
+                config.sampler.seed,
+                Purpose::Dropout,
+                &[state.epoch, state.step],
+            );
+            let mut embeddings = net.forward_train(&x, &mut dropout_rng)?;
+            if config.normalize_embeddings {
+                embeddings = embeddings.broadcast_div(
+                    &embeddings
+                        .sqr()?
+                        .sum_keepdim(1)?
+                        .sqrt()?
+                        .clamp(1e-12, f64::MAX)?,
+                )?;
+            }
+            let loss = config.loss.compute(&embeddings, &labels, config.margin)?;
+            // A hinge turns NaN into 0, so the embeddings are checked as well as the loss.
+            let checks = Tensor::stack(&[loss.to_dtype(DType::F32)?, embeddings.sum_all()?], 0)?
+                .to_vec1::<f32>()?;
+            let value = f64::from(checks[0]);
+            for (what, checked) in [("loss", checks[0]), ("embeddings", checks[1])] {
+                if !checked.is_finite() {
+                    return Err(TrainError::NonFinite {
+                        what,
+                        epoch: state.epoch,
+                        step: state.step,
+                        value: f64::from(checked),
+                    });
+                }
+            }
+            let grads = loss.backward()?;
+            let lr = optimizer.learning_rate();
+            optimizer.step(&grads)?;
+            state.step += 1;
+            state.global_step += 1;
+            images += batch.len();
+            last_loss = value;
+            epoch_loss += value;
+            epoch_steps += 1;
+            let rate = images as f64 / started.elapsed().as_secs_f64();
+            log.write(&json!({"type": "step", "epoch": state.epoch, "step": state.step - 1, "global_step": state.global_step, "loss": value, "lr": lr, "images_per_s": rate}))?;
+            bar.set_message(format!("training, loss {value:.4}, {rate:.0} img/s"));
+            bar.inc(1);
+        }
+        state.epoch += 1;
+        state.step = 0;
+        log.write(&json!({"type": "epoch", "epoch": state.epoch - 1, "global_step": state.global_step, "mean_loss": epoch_loss / epoch_steps.max(1) as f64, "seconds": epoch_start.elapsed().as_secs_f64()}))?;
+        if config.eval_every > 0
+            && state.epoch % config.eval_every == 0
+            && state.epoch < config.epochs
+        {
+            evaluate_now(&mut log, &state)?;
+        }
+        if state.epoch % config.checkpoint_every.max(1) == 0 || state.epoch == stop_at {
+            checkpoint::save(run, &varmap, &optimizer, &state)?;
+            log.sync()?;
+        }
+    }
+    bar.finish_and_clear();
+    let after = if state.epoch == config.epochs {
+        Some(evaluate_now(&mut log, &state)?)
+    } else {
+        None
+    };
+    log.sync()?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(TrainSummary {
+        run: run.to_path_buf(),
+        steps: state.global_step,
+        epochs: state.epoch,
+        seconds,
+        images_per_s: images as f64 / seconds.max(1e-9),
+        last_loss: if last_loss.is_nan() && state.global_step > steps_at_start {
+            0.0
+        } else {
+            last_loss
+        },
+        before,
+        after,
+        planned_epochs: config.epochs,
+    })
+}
+
+/// Embeddings of a test set by a trained run's network, for `lifted eval --run`.
+pub fn embed_run(
+    config: &TrainConfig,
+    test: Arc<ShardSet>,
+    run: &Path,
+) -> Result<(Tensor, Vec<i64>), TrainError> {
+    let device = device(&config.device)?;
+    let mut varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let net = EmbeddingNet::new(config.model, &vb)?;
+    varmap.load(checkpoint::folder(run).join("weights.safetensors"))?;
+    let loader = Loader::new(
+        test,
+        LoaderConfig {
+            threads: config.threads,
+            prefetch: 4,
+            normalize: config.normalize,
+            layout: Layout::NchwF32,
+            seed: 0,
+        },
+    )?;
+    embed_all(&net, &loader, config.eval_crop, 256, &device)
+}
+
+impl std::fmt::Display for TrainSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "trained {} steps ({} epochs) in {:.1} s, {:.0} images/s, last loss {:.4}",
+            self.steps, self.epochs, self.seconds, self.images_per_s, self.last_loss
+        )?;
+        let rows = |r: &EvalReport| -> Vec<(String, f64)> {
+            let mut rows: Vec<(String, f64)> = r
+                .retrieval
+                .recall_at
+                .iter()
+                .map(|(k, v)| (format!("Recall@{k}"), *v))
+                .collect();
+            rows.push(("MAP@R".to_string(), r.retrieval.map_at_r));
+            rows.push(("R-precision".to_string(), r.retrieval.r_precision));
+            if let Some(c) = &r.clustering {
+                rows.push(("NMI".to_string(), c.nmi.mean));
+                rows.push(("AMI".to_string(), c.ami.mean));
+                rows.push(("F1".to_string(), c.f1.mean));
+            }
+            rows
+        };
+        let Some(after) = &self.after else {
+            writeln!(
+                f,
+                "stopped after epoch {} of {}; continue with `lifted train --resume {}`",
+                self.epochs,
+                self.planned_epochs,
+                self.run.display()
+            )?;
+            return Ok(());
+        };
+        writeln!(
+            f,
+            "held-out test classes ({} images, {} classes):",
+            after.samples, after.classes
+        )?;
+        match &self.before {
+            Some(before) => {
+                writeln!(
+                    f,
+                    "  {:<12} {:>9} {:>9} {:>8}",
+                    "", "untrained", "trained", "change"
+                )?;
+                for ((name, b), (_, a)) in rows(before).into_iter().zip(rows(after)) {
+                    writeln!(
+                        f,
+                        "  {name:<12} {:>9.2} {:>9.2} {:>+8.2}",
+                        b * 100.0,
+                        a * 100.0,
+                        (a - b) * 100.0
+                    )?;
+                }
+            }
+            None => {
+                for (name, a) in rows(after) {
+                    writeln!(f, "  {name:<12} {:>9.2}", a * 100.0)?;
+                }
+            }
+        }
+        writeln!(f, "run folder: {}", self.run.display())
+    }
+}
