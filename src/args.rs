@@ -34,6 +34,8 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a trained run, or embeddings from any framework.
     Eval(EvalArgs),
+    /// Draw a run's training curves (loss, learning rate, test metrics) from its log as SVG.
+    Plot(PlotArgs),
 }
 
 #[derive(Args)]
@@ -382,7 +384,7 @@ pub struct TrainArgs {
     /// Device: cpu or cuda:N (needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// The run folder [default: runs/<dataset>-<model>-<loss>-seed<seed>].
+    /// The run folder [default: runs/<dataset>-<model>-<loss>-seed<seed>, then -2, -3, … if taken].
     #[arg(long, value_name = "RUN_DIR")]
     pub out: Option<PathBuf>,
     /// Continue the run in RUN_DIR from its last checkpoint, exactly as if it had not stopped
@@ -420,7 +422,38 @@ pub struct EvalArgs {
     /// Write the embeddings (of --run) as float32 .npy.
     #[arg(long, value_name = "X.npy")]
     pub export: Option<PathBuf>,
+    /// Draw queries with their nearest neighbours (green: same class, red: not) as PNG
+    /// (needs --run, whose test images it shows).
+    #[arg(long, value_name = "FILE.png")]
+    pub grid: Option<PathBuf>,
+    /// Queries in the grid, spread evenly over the test set.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub grid_queries: u32,
+    /// Neighbours per query in the grid.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub grid_k: u32,
+    /// Draw a 2-D t-SNE map of the embeddings coloured by class as PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub tsne: Option<PathBuf>,
+    /// At most this many points in the t-SNE map (a seeded subsample of larger sets).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(5..))]
+    pub tsne_points: u32,
+    /// t-SNE perplexity.
+    #[arg(long, default_value_t = 30.0)]
+    pub tsne_perplexity: f32,
+    /// Seed of the t-SNE subsample and initial layout.
+    #[arg(long, default_value_t = 0)]
+    pub tsne_seed: u64,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// The run folder (its log.jsonl is read).
+    pub run: PathBuf,
+    /// Where to write the SVG [default: RUN_DIR/curves.svg].
+    #[arg(long, value_name = "FILE.svg")]
+    pub out: Option<PathBuf>,
 }

@@ -11,6 +11,7 @@ use lifted::loader::stream::{self, StreamOptions};
 use lifted::loader::{Augment, Layout, LoaderConfig, Normalize, SamplerConfig, SmallClasses};
 use lifted::loss::LossKind;
 use lifted::pack::{self, CropMode, PackOptions, Part, Preprocess, ResizeMode};
+use lifted::plot::{self, grid::GridOptions, tsne::TsneOptions};
 use lifted::prepare::{self, PrepareOptions};
 use lifted::progress::Progress;
 use lifted::shard::{self, Encoding, ShardSet};
@@ -247,20 +248,27 @@ pub fn train(a: args::TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn eval(a: args::EvalArgs) -> anyhow::Result<()> {
-    let (embeddings, labels, dataset) = match (&a.run, &a.embeddings, &a.labels) {
+    if a.grid.is_some() && a.run.is_none() {
+        anyhow::bail!(
+            "--grid shows test images, so it needs --run RUN_DIR (embeddings from a file carry \
+             no images); --tsne works with either"
+        );
+    }
+    let (embeddings, labels, dataset, test_set) = match (&a.run, &a.embeddings, &a.labels) {
         (Some(run), _, _) => {
             let config: TrainConfig = serde_json::from_slice(
                 &std::fs::read(run.join("config.json"))
                     .with_context(|| format!("{} is not a run folder", run.display()))?,
             )?;
             let data = train::run::data_for(&config, Progress::hidden())?;
-            let (x, y) = train::trainer::embed_run(&config, data.test, run)?;
-            (x, y, config.dataset)
+            let (x, y) = train::trainer::embed_run(&config, data.test.clone(), run)?;
+            (x, y, config.dataset, Some(data.test))
         }
         (None, Some(x), Some(y)) => (
             eval::io::read_embeddings(x)?,
             eval::io::read_labels(y)?,
             String::new(),
+            None,
         ),
         _ => anyhow::bail!("give --run RUN_DIR, or --embeddings X.npy with --labels Y"),
     };
@@ -277,5 +285,47 @@ pub fn eval(a: args::EvalArgs) -> anyhow::Result<()> {
     };
     options.kmeans_runs = a.kmeans_runs;
     let report = eval::evaluate(&embeddings, &labels, &options).context("evaluation failed")?;
+    if let (Some(path), Some(set)) = (&a.grid, &test_set) {
+        let grid = GridOptions {
+            queries: a.grid_queries as usize,
+            neighbours: a.grid_k as usize,
+            ..GridOptions::default()
+        };
+        let neighbours = eval::knn(&embeddings, grid.neighbours, options.metric, options.block)?;
+        plot::grid::write_grid(set, &neighbours, &labels, &grid, path)
+            .with_context(|| format!("cannot draw the retrieval grid {}", path.display()))?;
+    }
+    if let Some(path) = &a.tsne {
+        let tsne = TsneOptions {
+            points: a.tsne_points as usize,
+            perplexity: a.tsne_perplexity,
+            seed: a.tsne_seed,
+            metric: options.metric,
+            ..TsneOptions::default()
+        };
+        plot::tsne::tsne_map(&embeddings, &labels, &tsne)
+            .and_then(|map| plot::tsne::write_png(&map, tsne.size, path))
+            .with_context(|| format!("cannot draw the t-SNE map {}", path.display()))?;
+    }
     print(&report, a.json)
+}
+
+pub fn plot(a: args::PlotArgs) -> anyhow::Result<()> {
+    let curves = plot::curves::read_run(&a.run)?;
+    let out = a.out.unwrap_or_else(|| a.run.join("curves.svg"));
+    let title = a.run.file_name().map_or_else(
+        || a.run.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    plot::curves::write_svg(&curves, &title, (1000, 1100), &out)
+        .with_context(|| format!("cannot draw {}", out.display()))?;
+    if curves.unreadable_lines > 0 {
+        eprintln!(
+            "note: {} line(s) of {} were not log records and were skipped",
+            curves.unreadable_lines,
+            a.run.join("log.jsonl").display()
+        );
+    }
+    println!("wrote {}", out.display());
+    Ok(())
 }

@@ -61,6 +61,7 @@ pub mod loader;
 pub mod loss;
 pub mod manifest;
 pub mod pack;
+pub mod plot;
 pub mod prepare;
 pub mod progress;
 mod rng;

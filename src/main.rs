@@ -21,6 +21,7 @@ fn main() {
         Command::Stream(a) => commands::stream_batches(a),
         Command::Train(a) => commands::train(*a),
         Command::Eval(a) => commands::eval(a),
+        Command::Plot(a) => commands::plot(a),
     };
     if let Err(err) = result {
         let broken_pipe = err

@@ -23,6 +23,8 @@ pub enum Purpose {
     Init = 4,
     /// The dropout mask of one training step.
     Dropout = 5,
+    /// Subsampling and layout of a picture.
+    Plot = 6,
 }
 
 /// The random stream for `seed`, `purpose` and `path`.

@@ -204,7 +204,7 @@ fn raw_set(dir: &Path, n_classes: u32, per_class: u32, w: u16, h: u16) -> Arc<Sh
     Arc::new(ShardSet::open(dir).unwrap())
 }
 
-fn index(
+pub(crate) fn index(
     dir: &Path,
     encoding: Encoding,
     written: &lifted::shard::WrittenShard,

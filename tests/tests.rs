@@ -24,6 +24,8 @@ mod loss;
 pub mod mat;
 /// pack, verify and inspect.
 mod pack;
+/// Pictures: retrieval grid, t-SNE map, training curves.
+mod plot;
 /// The shard format: the spec example, round trips, every malformed case.
 mod shard;
 /// Canonical, seeded and fold splits, against an independent reference.

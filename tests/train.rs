@@ -230,7 +230,10 @@ fn a_resumed_run_repeats_the_uninterrupted_run_exactly() {
     assert!(matches!(err, TrainError::RunExists(_)), "{err}");
     assert!(err.to_string().contains("--resume"));
 
-    // `lifted eval --run` scores the trained network as the run's final evaluation did.
+    // `lifted eval --run` scores the trained network as the run's final evaluation did, and
+    // draws its pictures and exports its embeddings.
+    let pictures = dir.path().join("pictures");
+    std::fs::create_dir_all(&pictures).unwrap();
     let output = lifted()
         .args([
             "eval",
@@ -240,6 +243,12 @@ fn a_resumed_run_repeats_the_uninterrupted_run_exactly() {
             "--kmeans-runs",
             "0",
         ])
+        .arg("--grid")
+        .arg(pictures.join("grid.png"))
+        .arg("--tsne")
+        .arg(pictures.join("tsne.png"))
+        .arg("--export")
+        .arg(pictures.join("x.npy"))
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
@@ -247,6 +256,63 @@ fn a_resumed_run_repeats_the_uninterrupted_run_exactly() {
     assert_eq!(
         report["retrieval"]["recall_at"][0][1].as_f64().unwrap(),
         after.retrieval.recall_at[0].1
+    );
+    // 36 test images: 8 queries of 96-pixel tiles with 6 neighbours each.
+    let grid = image::open(pictures.join("grid.png")).unwrap();
+    assert_eq!(
+        (grid.width(), grid.height()),
+        (96 + 16 + 6 * 100 - 4, 8 * 100 - 4)
+    );
+    let tsne = image::open(pictures.join("tsne.png")).unwrap();
+    assert_eq!((tsne.width(), tsne.height()), (1200, 1200));
+    let exported = lifted::eval::io::read_embeddings(&pictures.join("x.npy")).unwrap();
+    assert_eq!(exported.dims(), [36, 8]);
+
+    // `lifted plot` draws the run's curves from its log.
+    let output = lifted()
+        .args(["plot", whole.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let svg = std::fs::read_to_string(whole.join("curves.svg")).unwrap();
+    for text in [
+        "loss per step",
+        "epoch mean",
+        "learning rate",
+        "R@1",
+        "MAP@R",
+        "<polyline",
+    ] {
+        assert!(svg.contains(text), "curves.svg lacks {text}");
+    }
+    let curves = lifted::plot::curves::read_run(&whole).unwrap();
+    assert_eq!(curves.loss.len(), 8);
+    assert_eq!(curves.epoch_loss.len(), 4);
+    assert_eq!(curves.unreadable_lines, 0);
+    let recall = &curves.metrics.iter().find(|(n, _)| n == "R@1").unwrap().1;
+    assert_eq!(
+        recall.last().unwrap(),
+        &(4.0, after.retrieval.recall_at[0].1)
+    );
+
+    // A grid needs the images of a run.
+    let output = lifted()
+        .args([
+            "eval",
+            "--embeddings",
+            "x.npy",
+            "--labels",
+            "y.npy",
+            "--grid",
+            "g.png",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("needs --run RUN_DIR"),
+        "{}",
+        stderr(&output)
     );
 }
 

@@ -23,7 +23,8 @@ use crate::shard::{ShardIndex, ShardSet};
 pub struct TrainRequest {
     /// Settings (ignored when resuming: the run's own `config.json` is used).
     pub config: TrainConfig,
-    /// The run folder (default `runs/<dataset>-<model>-<loss>-seed<seed>`).
+    /// The run folder (default `runs/<dataset>-<model>-<loss>-seed<seed>`, with `-2`, `-3`, …
+    /// appended if that already holds a run).
     pub out: Option<PathBuf>,
     /// Resume the run in this folder.
     pub resume: Option<PathBuf>,
@@ -73,18 +74,20 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
         }
         None => {
             let c = &request.config;
-            let default = format!(
-                "runs/{}-{:?}-{:?}-seed{}",
-                c.dataset, c.model.arch, c.loss, c.sampler.seed
-            )
-            .to_lowercase();
-            let dir = request
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(default));
-            if dir.join("config.json").exists() {
-                return Err(TrainError::RunExists(dir));
-            }
+            let dir = match &request.out {
+                Some(dir) if dir.join("config.json").exists() => {
+                    return Err(TrainError::RunExists(dir.clone()));
+                }
+                Some(dir) => dir.clone(),
+                None => {
+                    let name = format!(
+                        "runs/{}-{:?}-{:?}-seed{}",
+                        c.dataset, c.model.arch, c.loss, c.sampler.seed
+                    )
+                    .to_lowercase();
+                    first_free(&name)
+                }
+            };
             std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io {
                 path: dir.clone(),
                 source,
@@ -113,6 +116,14 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
     )
     .map_err(|source| TrainError::Io { path, source })?;
     Ok(summary)
+}
+
+/// `name`, or the first of `name-2`, `name-3`, … that holds no run yet.
+fn first_free(name: &str) -> PathBuf {
+    std::iter::once(PathBuf::from(name))
+        .chain((2..).map(|n| PathBuf::from(format!("{name}-{n}"))))
+        .find(|dir| !dir.join("config.json").exists())
+        .expect("an unbounded sequence has a free name")
 }
 
 /// The packed training and test parts for a run, packing what is missing.
