@@ -419,6 +419,10 @@ pub struct EvalArgs {
     /// k-means runs for NMI, AMI and F1 (0 skips clustering).
     #[arg(long, default_value_t = 3)]
     pub kmeans_runs: usize,
+    /// Device for the network and the distance products: cpu or cuda:N (needs a build with
+    /// --features cuda) [default: the run's, else cpu].
+    #[arg(long)]
+    pub device: Option<String>,
     /// Write the embeddings (of --run) as float32 .npy.
     #[arg(long, value_name = "X.npy")]
     pub export: Option<PathBuf>,

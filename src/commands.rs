@@ -256,16 +256,21 @@ pub fn eval(a: args::EvalArgs) -> anyhow::Result<()> {
     }
     let (embeddings, labels, dataset, test_set) = match (&a.run, &a.embeddings, &a.labels) {
         (Some(run), _, _) => {
-            let config: TrainConfig = serde_json::from_slice(
+            let mut config: TrainConfig = serde_json::from_slice(
                 &std::fs::read(run.join("config.json"))
                     .with_context(|| format!("{} is not a run folder", run.display()))?,
             )?;
+            if let Some(device) = &a.device {
+                config.device = device.clone();
+            }
             let data = train::run::data_for(&config, Progress::hidden())?;
             let (x, y) = train::trainer::embed_run(&config, data.test.clone(), run)?;
             (x, y, config.dataset, Some(data.test))
         }
         (None, Some(x), Some(y)) => (
-            eval::io::read_embeddings(x)?,
+            eval::io::read_embeddings(x)?.to_device(&train::trainer::device(
+                a.device.as_deref().unwrap_or("cpu"),
+            )?)?,
             eval::io::read_labels(y)?,
             String::new(),
             None,

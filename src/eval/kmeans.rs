@@ -1,11 +1,13 @@
 //! k-means for the clustering metrics: k-means++ seeding, then Lloyd iterations, with every
 //! distance computed by blocked matrix products (candle, on the tensor's device).
 //!
-//! Seeding is greedy k-means++ as scikit-learn does it: each new centre is the best (lowest
-//! resulting Σ D²) of 2 + ⌊ln k⌋ candidates drawn with probability proportional to the squared
-//! distance to the nearest centre so far. For large k the centres are chosen in rounds of
-//! ⌈k / 128⌉ (so one at a time, exactly, up to k = 128): a round draws all its candidates from
-//! the same distribution and updates the distances with one matrix product.
+//! Seeding, up to k = 128, is greedy k-means++ exactly as scikit-learn does it: each new centre
+//! is the best (lowest resulting Σ D²) of 2 + ⌊ln k⌋ candidates drawn with probability
+//! proportional to the squared distance to the nearest centre so far, one centre at a time.
+//! Beyond that (SOP's test split has 11,316 classes) the greedy trials would cost k·(2 + ln k)
+//! distance rows, eleven times the work of a Lloyd iteration at SOP's k, so seeding is plain
+//! k-means++ (one draw per centre) in 128 rounds of ⌈k / 128⌉ centres: a round draws its
+//! centres from the same D² distribution and updates the distances with one matrix product.
 //! Lloyd iterations stop when no assignment changes or after `max_iter`. A cluster that empties
 //! gets the point farthest from its centre. All randomness comes from the seed.
 
@@ -14,6 +16,14 @@ use rand::RngExt;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+
+use super::knn::with_host_f32;
+
+/// Up to this k, seeding is scikit-learn's greedy k-means++, one centre at a time.
+const EXACT_GREEDY_UP_TO: usize = 128;
+
+/// Rows per parallel chunk when summing seeding potentials.
+const POTENTIAL_CHUNK: usize = 64;
 use serde::Serialize;
 
 /// Settings.
@@ -55,7 +65,11 @@ pub fn kmeans(x: &Tensor, config: KMeansConfig) -> candle_core::Result<KMeansRes
 
     // Greedy k-means++ seeding, in rounds of `batch` centres.
     let batch = k.div_ceil(128).max(1);
-    let trials = 2 + (k as f64).ln().floor() as usize;
+    let trials = if k <= EXACT_GREEDY_UP_TO {
+        2 + (k as f64).ln().floor() as usize
+    } else {
+        1
+    };
     let mut chosen: Vec<usize> = vec![rng.random_range(0..n)];
     let mut nearest = squared_to(&x, &norms, &host, &chosen, None, d, config.block, &device)?.0;
     while chosen.len() < k {
@@ -79,27 +93,31 @@ pub fn kmeans(x: &Tensor, config: KMeansConfig) -> candle_core::Result<KMeansRes
             })
             .collect();
         // Keep, for each centre, the candidate that lowers Σ D² the most.
-        let (_, potentials) = squared_to(
-            &x,
-            &norms,
-            &host,
-            &candidates,
-            Some(&nearest),
-            d,
-            config.block,
-            &device,
-        )?;
-        let picks: Vec<usize> = candidates
-            .chunks(trials)
-            .zip(potentials.chunks(trials))
-            .map(|(c, p)| {
-                let best = p
-                    .iter()
-                    .enumerate()
-                    .fold(0, |best, (i, v)| if *v < p[best] { i } else { best });
-                c[best]
-            })
-            .collect();
+        let picks: Vec<usize> = if trials == 1 {
+            candidates
+        } else {
+            let (_, potentials) = squared_to(
+                &x,
+                &norms,
+                &host,
+                &candidates,
+                Some(&nearest),
+                d,
+                config.block,
+                &device,
+            )?;
+            candidates
+                .chunks(trials)
+                .zip(potentials.chunks(trials))
+                .map(|(c, p)| {
+                    let best = p
+                        .iter()
+                        .enumerate()
+                        .fold(0, |best, (i, v)| if *v < p[best] { i } else { best });
+                    c[best]
+                })
+                .collect()
+        };
         let (update, _) = squared_to(&x, &norms, &host, &picks, None, d, config.block, &device)?;
         for (current, fresh) in nearest.iter_mut().zip(update) {
             *current = current.min(fresh);
@@ -179,26 +197,46 @@ fn squared_to(
         .flat_map(|&i| host[i * d..(i + 1) * d].iter().copied())
         .collect();
     let c = Tensor::from_vec(c, (m, d), device)?;
-    let ct = c.t()?.contiguous()?;
-    let c_norms = c.sqr()?.sum_keepdim(D::Minus1)?.t()?.contiguous()?; // [1, m]
+    let c_norms: Vec<f32> = c.sqr()?.sum_keepdim(D::Minus1)?.flatten_all()?.to_vec1()?;
+    let ct = c.t()?;
     let mut nearest = vec![0f32; n];
     let mut potentials = vec![0f64; m];
     let block = block.max(1);
     for start in (0..n).step_by(block) {
         let rows = block.min(n - start);
-        let scores =
-            c_norms.broadcast_sub(&x.narrow(0, start, rows)?.matmul(&ct)?.affine(2.0, 0.0)?)?;
-        let scores: Vec<f32> = scores.flatten_all()?.to_vec1()?;
-        for r in 0..rows {
-            let i = start + r;
-            let cap = current.map_or(f32::INFINITY, |c| c[i]);
-            let mut best = f32::INFINITY;
-            for (j, &s) in scores[r * m..(r + 1) * m].iter().enumerate() {
-                let squared = (s + norms[i]).max(0.0);
-                best = best.min(squared);
-                potentials[j] += f64::from(squared.min(cap));
+        let dots = x.narrow(0, start, rows)?.matmul(&ct)?;
+        // Rows are scanned in parallel in fixed chunks whose partial potentials are added in
+        // chunk order, so the sums do not depend on the number of threads.
+        let partials: Vec<(Vec<f32>, Vec<f64>)> = with_host_f32(&dots, |dots| {
+            dots.par_chunks(POTENTIAL_CHUNK * m)
+                .enumerate()
+                .map(|(chunk, values)| {
+                    let mut bests = Vec::with_capacity(POTENTIAL_CHUNK);
+                    let mut partial = vec![0f64; m];
+                    for (r, row) in values.chunks(m).enumerate() {
+                        let i = start + chunk * POTENTIAL_CHUNK + r;
+                        let cap = current.map_or(f32::INFINITY, |c| c[i]);
+                        let mut best = f32::INFINITY;
+                        for ((p, &dot), &c_norm) in partial.iter_mut().zip(row).zip(&c_norms) {
+                            let squared = (c_norm - 2.0 * dot + norms[i]).max(0.0);
+                            best = best.min(squared);
+                            *p += f64::from(squared.min(cap));
+                        }
+                        bests.push(best);
+                    }
+                    (bests, partial)
+                })
+                .collect()
+        })?;
+        let mut i = start;
+        for (bests, partial) in partials {
+            for best in bests {
+                nearest[i] = best;
+                i += 1;
             }
-            nearest[i] = best;
+            for (total, p) in potentials.iter_mut().zip(partial) {
+                *total += p;
+            }
         }
     }
     Ok((nearest, potentials))
@@ -216,31 +254,38 @@ fn assign(
 ) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
     let n = norms.len();
     let c = Tensor::from_slice(centres, (k, d), device)?;
-    let ct = c.t()?.contiguous()?;
-    let c_norms = c.sqr()?.sum_keepdim(D::Minus1)?.t()?.contiguous()?;
+    let c_norms: Vec<f32> = c.sqr()?.sum_keepdim(D::Minus1)?.flatten_all()?.to_vec1()?;
+    let ct = c.t()?;
     let mut assignments = vec![0u32; n];
     let mut distances = vec![0f32; n];
     let block = block.max(1);
     for start in (0..n).step_by(block) {
         let rows = block.min(n - start);
-        let scores =
-            c_norms.broadcast_sub(&x.narrow(0, start, rows)?.matmul(&ct)?.affine(2.0, 0.0)?)?;
-        let scores: Vec<f32> = scores.flatten_all()?.to_vec1()?;
-        assignments[start..start + rows]
-            .par_iter_mut()
-            .zip(distances[start..start + rows].par_iter_mut())
-            .enumerate()
-            .for_each(|(r, (a, dist))| {
-                let row = &scores[r * k..(r + 1) * k];
-                let (best, value) =
-                    row.iter()
-                        .enumerate()
-                        .fold((0usize, f32::INFINITY), |acc, (j, &v)| {
-                            if v < acc.1 { (j, v) } else { acc }
-                        });
-                *a = best as u32;
-                *dist = (value + norms[start + r]).max(0.0);
-            });
+        let dots = x.narrow(0, start, rows)?.matmul(&ct)?;
+        with_host_f32(&dots, |dots| {
+            assignments[start..start + rows]
+                .par_iter_mut()
+                .zip(distances[start..start + rows].par_iter_mut())
+                .zip(dots.par_chunks(k))
+                .for_each(|((a, dist), row)| {
+                    // The nearest centre minimises ‖c‖² − 2 x·c; the first wins a tie.
+                    let (best, value) = row.iter().zip(&c_norms).enumerate().fold(
+                        (0usize, f32::INFINITY),
+                        |acc, (j, (&dot, &c_norm))| {
+                            let key = c_norm - 2.0 * dot;
+                            if key < acc.1 { (j, key) } else { acc }
+                        },
+                    );
+                    *a = best as u32;
+                    *dist = value;
+                });
+        })?;
+        for (dist, &norm) in distances[start..start + rows]
+            .iter_mut()
+            .zip(&norms[start..start + rows])
+        {
+            *dist = (*dist + norm).max(0.0);
+        }
     }
     Ok((assignments, distances))
 }

@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use candle_core::{D, DType, Tensor};
+use candle_core::{D, DType, Storage, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -89,43 +89,45 @@ pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::R
                 .clamp(1e-12, f64::MAX)?,
         )?,
     };
-    let norms = x.sqr()?.sum_keepdim(D::Minus1)?; // [n, 1]
-    let norms_row = norms.t()?.contiguous()?; // [1, n]
-    let xt = x.t()?.contiguous()?;
-    let norms_vec = norms.flatten_all()?.to_vec1::<f32>()?;
+    let norms: Vec<f32> = x.sqr()?.sum_keepdim(D::Minus1)?.flatten_all()?.to_vec1()?;
+    let xt = x.t()?;
     let mut indices = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
+    if k == 0 {
+        return Ok(Neighbours {
+            k,
+            indices,
+            distances,
+        });
+    }
     let block = block.max(1);
     for start in (0..n).step_by(block) {
         let rows = block.min(n - start);
-        let q = x.narrow(0, start, rows)?;
-        // Ranking key: ‖r‖² − 2 q·r (‖q‖² is the same along a row). For cosine, −2 q·r + 1 + 1.
-        let scores = norms_row.broadcast_sub(&q.matmul(&xt)?.affine(2.0, 0.0)?)?;
-        let scores = scores.flatten_all()?.to_vec1::<f32>()?;
+        // Only the dot products come from the matrix product; the ranking key
+        // ‖r‖² − 2 q·r (‖q‖² is the same along a row) is formed during the scan, so no
+        // further block-sized tensors are made. For cosine the rows are unit vectors.
+        let dots = x.narrow(0, start, rows)?.matmul(&xt)?;
         let out_idx = &mut indices[start * k..(start + rows) * k];
         let out_dist = &mut distances[start * k..(start + rows) * k];
-        out_idx
-            .par_chunks_mut(k.max(1))
-            .zip(out_dist.par_chunks_mut(k.max(1)))
-            .enumerate()
-            .for_each(|(r, (idx, dist))| {
-                if k == 0 {
-                    return;
-                }
-                let query = start + r;
-                let row = &scores[r * n..(r + 1) * n];
-                let best = top_k(row, query, k);
-                let qn = norms_vec[query];
-                for (slot, c) in best.into_iter().enumerate() {
-                    idx[slot] = c.index;
-                    let squared = (c.distance + qn).max(0.0);
-                    dist[slot] = match metric {
-                        Metric::Euclidean => squared.sqrt(),
-                        // ‖a − b‖² = 2 − 2 cos for unit vectors.
-                        Metric::Cosine => squared / 2.0,
-                    };
-                }
-            });
+        with_host_f32(&dots, |dots| {
+            out_idx
+                .par_chunks_mut(k)
+                .zip(out_dist.par_chunks_mut(k))
+                .enumerate()
+                .for_each(|(r, (idx, dist))| {
+                    let query = start + r;
+                    let best = top_k(&dots[r * n..(r + 1) * n], &norms, query, k);
+                    for (slot, c) in best.into_iter().enumerate() {
+                        idx[slot] = c.index;
+                        let squared = (c.distance + norms[query]).max(0.0);
+                        dist[slot] = match metric {
+                            Metric::Euclidean => squared.sqrt(),
+                            // ‖a − b‖² = 2 − 2 cos for unit vectors.
+                            Metric::Cosine => squared / 2.0,
+                        };
+                    }
+                });
+        })?;
     }
     Ok(Neighbours {
         k,
@@ -134,22 +136,44 @@ pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::R
     })
 }
 
-/// The `k` smallest entries of `row` other than `exclude`, by (value, index), sorted.
-fn top_k(row: &[f32], exclude: usize, k: usize) -> Vec<Candidate> {
+/// Calls `f` with the values of the f32 tensor `t` in row-major order: borrowed in place when
+/// `t` is a contiguous CPU tensor, else copied to the host.
+pub(super) fn with_host_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (Storage::Cpu(cpu), Some((from, to))) = (&*storage, layout.contiguous_offsets()) {
+            return Ok(f(&cpu.as_slice::<f32>()?[from..to]));
+        }
+    }
+    Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
+}
+
+/// The `k` (≥ 1) smallest ranking keys `norms[j] − 2 dots[j]` over `j ≠ exclude`, by (key,
+/// index), sorted.
+fn top_k(dots: &[f32], norms: &[f32], exclude: usize, k: usize) -> Vec<Candidate> {
     let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
-    for (index, &distance) in row.iter().enumerate() {
-        if index == exclude {
+    // The worst kept key once the heap is full. Indices rise during the scan, so a key equal to
+    // it loses the tie and can be rejected without building a candidate.
+    let mut worst = f32::INFINITY;
+    for (index, (&dot, &norm)) in dots.iter().zip(norms).enumerate() {
+        let key = norm - 2.0 * dot;
+        if key >= worst || index == exclude {
             continue;
         }
         let candidate = Candidate {
-            distance,
+            distance: key,
             index: index as u32,
         };
         if heap.len() < k {
             heap.push(candidate);
-        } else if candidate < *heap.peek().expect("k > 0") {
-            heap.pop();
-            heap.push(candidate);
+            if heap.len() == k {
+                worst = heap.peek().map_or(f32::INFINITY, |c| c.distance);
+            }
+        } else {
+            if let Some(mut top) = heap.peek_mut() {
+                *top = candidate;
+            }
+            worst = heap.peek().map_or(f32::INFINITY, |c| c.distance);
         }
     }
     heap.into_sorted_vec()

@@ -311,11 +311,23 @@ fn write_crop(
                     &mut g[y * w..(y + 1) * w],
                     &mut b[y * w..(y + 1) * w],
                 );
-                for (x, px) in row.chunks_exact(3).enumerate() {
-                    let dx = if flip { w - 1 - x } else { x };
-                    ro[dx] = table[0][px[0] as usize];
-                    go[dx] = table[1][px[1] as usize];
-                    bo[dx] = table[2][px[2] as usize];
+                // Separate loops for the two directions keep the inner loop free of index
+                // arithmetic and bounds checks.
+                let targets = ro.iter_mut().zip(go.iter_mut()).zip(bo.iter_mut());
+                let put = |((r, g), b): ((&mut f32, &mut f32), &mut f32), px: &[u8]| {
+                    *r = table[0][usize::from(px[0])];
+                    *g = table[1][usize::from(px[1])];
+                    *b = table[2][usize::from(px[2])];
+                };
+                if flip {
+                    targets
+                        .rev()
+                        .zip(row.chunks_exact(3))
+                        .for_each(|(t, px)| put(t, px));
+                } else {
+                    targets
+                        .zip(row.chunks_exact(3))
+                        .for_each(|(t, px)| put(t, px));
                 }
             }
         }

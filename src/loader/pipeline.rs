@@ -10,6 +10,7 @@
 //! batches in flight; dropping the loader stops every worker between two samples and joins it.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -127,12 +128,29 @@ impl Loader {
         start_step: usize,
         augment: Augment,
     ) -> Batches<'_> {
-        let plan = (start_step..sampler.batches_per_epoch())
-            .map(|step| {
-                let samples = sampler
-                    .batch(epoch, step)
-                    .expect("step < batches per epoch");
-                (samples, (epoch, sampler.global_batch(step) as u64))
+        self.epochs(sampler, epoch..epoch + 1, start_step, augment)
+    }
+
+    /// The training batches of several epochs on this rank as one stream, which keeps
+    /// prefetching across epoch boundaries (the first epoch from `start_step` on). Batch `i`
+    /// is step `i % batches_per_epoch` of its epoch (after the first, shortened one).
+    pub fn epochs(
+        &self,
+        sampler: &PkSampler,
+        epochs: Range<u64>,
+        start_step: usize,
+        augment: Augment,
+    ) -> Batches<'_> {
+        let first_epoch = epochs.start;
+        let plan = epochs
+            .flat_map(|epoch| {
+                let first = if epoch == first_epoch { start_step } else { 0 };
+                (first..sampler.batches_per_epoch()).map(move |step| {
+                    let samples = sampler
+                        .batch(epoch, step)
+                        .expect("step < batches per epoch");
+                    (samples, (epoch, sampler.global_batch(step) as u64))
+                })
             })
             .collect();
         Batches::new(self, plan, augment)

@@ -109,26 +109,25 @@ pub fn stream(options: &StreamOptions) -> Result<StreamReport, StreamError> {
     let loader = Loader::new(set, options.loader)?;
     let start = Instant::now();
     let (mut batches, mut images) = (0, 0);
-    for epoch in 0..options.epochs {
-        for batch in loader.epoch(&sampler, epoch, 0, options.augment) {
-            let batch = batch?;
-            if batches == 0
-                && let Some(path) = &options.grid
-            {
-                write_grid(
-                    &batch,
-                    sampler.config().per_class,
-                    &options.loader.normalize,
-                    path,
-                )
-                .map_err(|source| StreamError::Grid {
-                    path: path.clone(),
-                    source,
-                })?;
-            }
-            batches += 1;
-            images += batch.len();
+    // One stream over all epochs, so the workers stay busy across epoch boundaries.
+    for batch in loader.epochs(&sampler, 0..options.epochs, 0, options.augment) {
+        let batch = batch?;
+        if batches == 0
+            && let Some(path) = &options.grid
+        {
+            write_grid(
+                &batch,
+                sampler.config().per_class,
+                &options.loader.normalize,
+                path,
+            )
+            .map_err(|source| StreamError::Grid {
+                path: path.clone(),
+                source,
+            })?;
         }
+        batches += 1;
+        images += batch.len();
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(StreamReport {
