@@ -310,8 +310,10 @@ pub enum ScheduleArg {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// A prepared dataset's name (the bundled `sample` is prepared on the fly).
-    pub dataset: String,
+    /// A prepared dataset's name (the bundled `sample` is prepared on the fly); not needed with
+    /// --resume, which uses the run's own config.
+    #[arg(required_unless_present = "resume")]
+    pub dataset: Option<String>,
     #[command(flatten)]
     pub common: Common,
     /// The network [default: small for the sample, googlenet otherwise].

@@ -177,16 +177,22 @@ pub fn stream_batches(a: args::StreamArgs) -> anyhow::Result<()> {
 }
 
 pub fn train(a: args::TrainArgs) -> anyhow::Result<()> {
+    // With --resume the run's config.json decides everything; the dataset only names it.
+    let name = match (&a.dataset, &a.resume) {
+        (Some(dataset), _) => dataset.clone(),
+        (None, Some(run)) => run.display().to_string(),
+        (None, None) => anyhow::bail!("give a dataset, or --resume RUN_DIR"),
+    };
     let data_dir = dataset::data_dir(a.common.data_dir.as_deref());
     let arch = match a.model {
         Some(ModelArg::Small) => Architecture::Small,
         Some(ModelArg::Resnet18) => Architecture::ResNet18,
         Some(ModelArg::Resnet50) => Architecture::ResNet50,
         Some(ModelArg::Googlenet) => Architecture::GoogLeNet,
-        None if a.dataset == "sample" => Architecture::Small,
+        None if name == "sample" => Architecture::Small,
         None => Architecture::GoogLeNet,
     };
-    let mut config = TrainConfig::defaults(&a.dataset, data_dir, arch);
+    let mut config = TrainConfig::defaults(&name, data_dir, arch);
     config.weights = a.weights;
     config.model.embedding = a.embedding.unwrap_or(config.model.embedding);
     config.model.width = a.width.unwrap_or(config.model.width);
@@ -243,7 +249,7 @@ pub fn train(a: args::TrainArgs) -> anyhow::Result<()> {
         stop_after: a.stop_after,
         progress: progress(a.common.quiet, a.common.json),
     };
-    let summary = train::run(&request).with_context(|| format!("train {} failed", a.dataset))?;
+    let summary = train::run(&request).with_context(|| format!("train {name} failed"))?;
     print(&summary, a.common.json)
 }
 

@@ -1,12 +1,18 @@
 //! `lifted`: deep metric learning via lifted structured feature embedding (Oh Song et al.,
 //! CVPR 2016), end to end.
 //!
-//! Stages so far:
+//! The stages:
 //! 1. [`prepare::prepare`] downloads and verifies a dataset ([`fetch`]), extracts it safely
 //!    ([`archive`]), reads its annotations into a [`catalog`], and writes its class-disjoint
 //!    [`split`]s.
 //! 2. [`pack::pack`] turns one part of a split into memory-mapped [`shard`]s
 //!    (format: `docs/FORMAT.md`), decoding with [`imageio`].
+//! 3. [`loader::Loader`] streams class-balanced P×K batches (or every sample once), decoded and
+//!    augmented by worker threads (rules: `docs/loader.md`).
+//! 4. [`train::run`] trains an embedding network with [`loss::lifted_structured_loss`] (or a
+//!    baseline) and evaluates it.
+//! 5. [`eval::evaluate`] scores embeddings (Recall@K, MAP@R, NMI, F1, …; `docs/metrics.md`),
+//!    and [`plot`] draws retrieval grids, t-SNE maps and training curves.
 //!
 //! The `lifted` binary is a thin command line over these functions.
 //!

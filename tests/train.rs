@@ -295,6 +295,24 @@ fn a_resumed_run_repeats_the_uninterrupted_run_exactly() {
         &(4.0, after.retrieval.recall_at[0].1)
     );
 
+    // `lifted train --resume RUN_DIR` needs no dataset: the run's config names it.
+    let output = lifted()
+        .args([
+            "train",
+            "--resume",
+            whole.to_str().unwrap(),
+            "--epochs",
+            "5",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(losses(&whole).len(), 10);
+    let output = lifted().args(["train", "--quiet"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("<DATASET>"), "{}", stderr(&output));
+
     // A grid needs the images of a run.
     let output = lifted()
         .args([
