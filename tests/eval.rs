@@ -205,34 +205,17 @@ fn kmeans_finds_clusters_as_well_as_scikit_learn() {
     assert!(scores.nmi > 0.999, "{scores:?}");
 }
 
-/// `classes` tight blobs of `per_class` points around random centres in `dim` dimensions.
-fn blobs(classes: usize, per_class: usize, dim: usize) -> (candle_core::Tensor, Vec<i64>) {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut uniform = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f32 / (1u64 << 53) as f32
-    };
-    let centres: Vec<f32> = (0..classes * dim).map(|_| uniform() * 100.0).collect();
-    let mut x = Vec::new();
-    let mut labels = Vec::new();
-    for c in 0..classes {
-        for _ in 0..per_class {
-            x.extend((0..dim).map(|j| centres[c * dim + j] + uniform() * 0.1));
-            labels.push(c as i64);
-        }
-    }
-    let x = candle_core::Tensor::from_vec(x, (classes * per_class, dim), &candle_core::Device::Cpu)
-        .unwrap();
-    (x, labels)
-}
-
 #[test]
 fn kmeans_with_many_clusters_is_seeded_in_rounds_and_independent_of_threads() {
     // k = 300 > 128: plain k-means++ in rounds; k = 40: greedy k-means++ one centre at a time.
     for (classes, per_class) in [(300, 4), (40, 10)] {
-        let (x, labels) = blobs(classes, per_class, 16);
+        let (points, labels) = crate::support::blobs(classes, per_class, 16, 100.0, 0.1);
+        let x = candle_core::Tensor::from_vec(
+            points,
+            (classes * per_class, 16),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
         let config = kmeans::KMeansConfig {
             k: classes,
             seed: 3,

@@ -97,27 +97,6 @@ fn the_grid_frames_each_neighbour_by_whether_its_class_matches() {
     );
 }
 
-/// `classes` Gaussian clusters of `per_class` points in `dim` dimensions, seeded.
-fn clusters(classes: usize, per_class: usize, dim: usize) -> (Vec<f32>, Vec<i64>) {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut uniform = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f32 / (1u64 << 53) as f32
-    };
-    let centres: Vec<f32> = (0..classes * dim).map(|_| uniform() * 10.0).collect();
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    for c in 0..classes {
-        for _ in 0..per_class {
-            x.extend((0..dim).map(|d| centres[c * dim + d] + uniform() - 0.5));
-            y.push(c as i64);
-        }
-    }
-    (x, y)
-}
-
 /// Leave-one-out nearest-neighbour accuracy of 2-D points.
 fn one_nn_accuracy(points: &[[f32; 2]], labels: &[i64]) -> f64 {
     let hits = (0..points.len())
@@ -140,7 +119,7 @@ fn one_nn_accuracy(points: &[[f32; 2]], labels: &[i64]) -> f64 {
 
 #[test]
 fn the_tsne_map_keeps_clusters_apart_and_is_reproducible() {
-    let (x, y) = clusters(8, 40, 16);
+    let (x, y) = crate::support::blobs(8, 40, 16, 10.0, 1.0);
     let embeddings =
         candle_core::Tensor::from_vec(x, (320, 16), &candle_core::Device::Cpu).unwrap();
     let options = TsneOptions {

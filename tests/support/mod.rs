@@ -106,3 +106,32 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// `classes` clusters of `per_class` points in `dim` dimensions: centres uniform in
+/// [0, spread)^dim, points uniform within ±noise/2 of their centre; fixed seed. Returns the
+/// row-major points and their class ids.
+pub fn blobs(
+    classes: usize,
+    per_class: usize,
+    dim: usize,
+    spread: f32,
+    noise: f32,
+) -> (Vec<f32>, Vec<i64>) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32
+    };
+    let centres: Vec<f32> = (0..classes * dim).map(|_| uniform() * spread).collect();
+    let mut points = Vec::with_capacity(classes * per_class * dim);
+    let mut labels = Vec::with_capacity(classes * per_class);
+    for c in 0..classes {
+        for _ in 0..per_class {
+            points.extend((0..dim).map(|j| centres[c * dim + j] + (uniform() - 0.5) * noise));
+            labels.push(c as i64);
+        }
+    }
+    (points, labels)
+}
