@@ -295,14 +295,20 @@ pub fn eval(a: args::EvalArgs) -> anyhow::Result<()> {
         MetricArg::Cosine => Metric::Cosine,
     };
     options.kmeans_runs = a.kmeans_runs;
-    let report = eval::evaluate(&embeddings, &labels, &options).context("evaluation failed")?;
+    let (report, neighbours) = eval::evaluate_with_neighbours(&embeddings, &labels, &options)
+        .context("evaluation failed")?;
     if let (Some(path), Some(set)) = (&a.grid, &test_set) {
         let grid = GridOptions {
             queries: a.grid_queries as usize,
             neighbours: a.grid_k as usize,
             ..GridOptions::default()
         };
-        let neighbours = eval::knn(&embeddings, grid.neighbours, options.metric, options.block)?;
+        // The evaluation's neighbours serve unless the grid asks for more.
+        let neighbours = if neighbours.k >= grid.neighbours {
+            neighbours
+        } else {
+            eval::knn(&embeddings, grid.neighbours, options.metric, options.block)?
+        };
         plot::grid::write_grid(set, &neighbours, &labels, &grid, path)
             .with_context(|| format!("cannot draw the retrieval grid {}", path.display()))?;
     }

@@ -178,6 +178,16 @@ pub fn evaluate(
     labels: &[i64],
     options: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
+    evaluate_with_neighbours(embeddings, labels, options).map(|(report, _)| report)
+}
+
+/// [`evaluate`], also returning the nearest neighbours it found (as many per sample as the
+/// metrics needed: the largest K and the largest class size − 1), for pictures.
+pub fn evaluate_with_neighbours(
+    embeddings: &Tensor,
+    labels: &[i64],
+    options: &EvalOptions,
+) -> Result<(EvalReport, Neighbours), EvalError> {
     let (n, _) = embeddings.dims2().map_err(|_| {
         EvalError::Input(format!(
             "embeddings must be N×D, got {:?}",
@@ -238,11 +248,12 @@ pub fn evaluate(
             f1: pick(|s| s.f1),
         })
     };
-    Ok(EvalReport {
+    let report = EvalReport {
         samples: n,
         classes,
         metric: options.metric,
         retrieval,
         clustering,
-    })
+    };
+    Ok((report, neighbours))
 }
