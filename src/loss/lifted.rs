@@ -3,8 +3,8 @@
 
 use candle_core::Tensor;
 
-use super::distances::{Masks, euclidean};
-use super::{LossError, check_inputs, masked_sum, row_max};
+use super::distances::euclidean;
+use super::{LossError, masked_sum, masks_with_both_pairs, row_max};
 
 /// A value far below any log-sum-exp argument, standing in for "not in the set".
 const EXCLUDED: f64 = -1e30;
@@ -23,15 +23,8 @@ pub fn lifted_structured_loss(
     labels: &Tensor,
     margin: f64,
 ) -> Result<Tensor, LossError> {
-    let labels = check_inputs(embeddings, labels)?;
-    let n = labels.len();
-    let masks = Masks::new(&labels, embeddings.dtype(), embeddings.device())?;
-    if masks.positive_pairs == 0 {
-        return Err(LossError::NoPositivePair(n));
-    }
-    if labels.iter().all(|&l| l == labels[0]) {
-        return Err(LossError::NoNegativePair(n));
-    }
+    let masks = masks_with_both_pairs(embeddings, labels)?;
+    let n = embeddings.dim(0)?;
     let d = euclidean(embeddings)?;
     // Per anchor: mᵢ = max over negatives of (α − Dᵢₖ), eᵢ = Σ exp(α − Dᵢₖ − mᵢ).
     let (m, e) = masked_logsumexp_parts(&d.affine(-1.0, margin)?, &masks.different)?;
@@ -61,15 +54,7 @@ pub fn generalized_lifted_loss(
     labels: &Tensor,
     margin: f64,
 ) -> Result<Tensor, LossError> {
-    let labels = check_inputs(embeddings, labels)?;
-    let n = labels.len();
-    let masks = Masks::new(&labels, embeddings.dtype(), embeddings.device())?;
-    if masks.positive_pairs == 0 {
-        return Err(LossError::NoPositivePair(n));
-    }
-    if labels.iter().all(|&l| l == labels[0]) {
-        return Err(LossError::NoNegativePair(n));
-    }
+    let masks = masks_with_both_pairs(embeddings, labels)?;
     let d = euclidean(embeddings)?;
     let (mp, ep) = masked_logsumexp_parts(&d, &masks.same)?;
     let (mn, en) = masked_logsumexp_parts(&d.affine(-1.0, margin)?, &masks.different)?;

@@ -74,6 +74,24 @@ impl LossKind {
     }
 }
 
+/// Checks the inputs and builds the pair masks of a loss that needs at least one positive and
+/// one negative pair in the batch.
+fn masks_with_both_pairs(
+    embeddings: &Tensor,
+    labels: &Tensor,
+) -> Result<distances::Masks, LossError> {
+    let labels = check_inputs(embeddings, labels)?;
+    let n = labels.len();
+    let masks = distances::Masks::new(&labels, embeddings.dtype(), embeddings.device())?;
+    if masks.positive_pairs == 0 {
+        return Err(LossError::NoPositivePair(n));
+    }
+    if labels.iter().all(|&l| l == labels[0]) {
+        return Err(LossError::NoNegativePair(n));
+    }
+    Ok(masks)
+}
+
 /// Checks shapes and reads the labels: `embeddings` N×D with N ≥ 2, `labels` N.
 fn check_inputs(embeddings: &Tensor, labels: &Tensor) -> Result<Vec<i64>, LossError> {
     let dims = embeddings.dims();

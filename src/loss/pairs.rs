@@ -4,7 +4,7 @@
 use candle_core::Tensor;
 
 use super::distances::{Masks, euclidean, squared_euclidean};
-use super::{LossError, check_inputs, masked_sum};
+use super::{LossError, check_inputs, masked_sum, masks_with_both_pairs};
 
 /// The contrastive loss (Hadsell et al. 2006; the paper's eq. 1), averaged over the n(n−1)/2
 /// unordered pairs of the batch: `same · D² + different · max(0, α − D)²`.
@@ -40,15 +40,7 @@ pub fn triplet_loss(
     labels: &Tensor,
     margin: f64,
 ) -> Result<Tensor, LossError> {
-    let labels = check_inputs(embeddings, labels)?;
-    let n = labels.len();
-    let masks = Masks::new(&labels, embeddings.dtype(), embeddings.device())?;
-    if masks.positive_pairs == 0 {
-        return Err(LossError::NoPositivePair(n));
-    }
-    if labels.iter().all(|&l| l == labels[0]) {
-        return Err(LossError::NoNegativePair(n));
-    }
+    let masks = masks_with_both_pairs(embeddings, labels)?;
     let d2 = squared_euclidean(embeddings)?;
     // [a, p, n] = D²[a, p] − D²[a, n] + α, valid where same[a, p] and different[a, n].
     let terms = d2
