@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{Architecture, BnMode, ModelConfig};
 use super::optim::{OptimConfig, OptimizerKind, Schedule};
 use crate::eval::{EvalOptions, Metric};
-use crate::loader::{Augment, Normalize, SamplerConfig, SmallClasses};
+use crate::loader::{Augment, Normalize, SamplerConfig};
 use crate::loss::LossKind;
 use crate::pack::{CropMode, ResizeMode};
 use crate::shard::Encoding;
@@ -95,14 +95,7 @@ impl TrainConfig {
             loss: LossKind::Lifted,
             margin: 1.0,
             normalize_embeddings: false,
-            sampler: SamplerConfig {
-                classes_per_batch: 32,
-                per_class: 4,
-                seed: 0,
-                small_classes: SmallClasses::WithReplacement,
-                rank: 0,
-                world_size: 1,
-            },
+            sampler: SamplerConfig::default(),
             optim: if small {
                 OptimConfig {
                     kind: OptimizerKind::AdamW,
