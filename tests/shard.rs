@@ -46,6 +46,53 @@ fn write(encoding: Encoding, alignment: u8, samples: &[(u32, u16, u16, Vec<u8>)]
     bytes
 }
 
+/// Writes raw samples as a one-shard set (shard and `index.json`) in `dir`.
+fn write_raw_set(dir: &std::path::Path, samples: &[(u32, u16, u16, Vec<u8>)]) {
+    let mut writer = ShardWriter::create(dir, "shard-00000.lfs", 0, Encoding::Raw, 6).unwrap();
+    for (i, (class, w, h, bytes)) in samples.iter().enumerate() {
+        writer.push(*class, *w, *h, i as u32, bytes).unwrap();
+    }
+    let written = writer.finish().unwrap();
+    let mut class_ids: Vec<u32> = samples.iter().map(|s| s.0).collect();
+    class_ids.sort_unstable();
+    class_ids.dedup();
+    let index = lifted::shard::ShardIndex {
+        format: lifted::shard::INDEX_FORMAT.to_string(),
+        dataset: "example".to_string(),
+        split: lifted::shard::SplitRef {
+            name: "s".to_string(),
+            hash: "0".repeat(64),
+            part: "all".to_string(),
+        },
+        preprocess: lifted::shard::Preprocess {
+            size: 2,
+            resize: "short-side".to_string(),
+            crop: "none".to_string(),
+            encoding: Encoding::Raw,
+            quality: None,
+        },
+        samples: samples.len(),
+        classes: class_ids
+            .iter()
+            .map(|&id| lifted::shard::ClassSummary {
+                id,
+                name: format!("class {id}"),
+                samples: samples.iter().filter(|s| s.0 == id).count(),
+            })
+            .collect(),
+        shards: vec![lifted::shard::IndexShard {
+            file: written.file.clone(),
+            samples: samples.len(),
+            bytes: written.bytes,
+            sha256: written.sha256.clone(),
+        }],
+        sources: (0..samples.len()).map(|i| format!("{i}.png")).collect(),
+        rejected: vec![],
+        created_by: "test".to_string(),
+    };
+    index.write(dir).unwrap();
+}
+
 fn example_samples() -> Vec<(u32, u16, u16, Vec<u8>)> {
     vec![
         (7, 1, 1, vec![0xff, 0, 0]),
@@ -274,51 +321,7 @@ fn sample_crc_mismatch() {
     // The data region is not covered by the table CRC: a flipped pixel is found by the
     // sample's own CRC when it is read.
     let dir = tempfile::tempdir().unwrap();
-    let mut writer =
-        ShardWriter::create(dir.path(), "shard-00000.lfs", 0, Encoding::Raw, 6).unwrap();
-    for (i, (class, w, h, bytes)) in example_samples().iter().enumerate() {
-        writer.push(*class, *w, *h, i as u32, bytes).unwrap();
-    }
-    let written = writer.finish().unwrap();
-    let index = lifted::shard::ShardIndex {
-        format: lifted::shard::INDEX_FORMAT.to_string(),
-        dataset: "example".to_string(),
-        split: lifted::shard::SplitRef {
-            name: "s".to_string(),
-            hash: "0".repeat(64),
-            part: "all".to_string(),
-        },
-        preprocess: lifted::shard::Preprocess {
-            size: 2,
-            resize: "short-side".to_string(),
-            crop: "none".to_string(),
-            encoding: Encoding::Raw,
-            quality: None,
-        },
-        samples: 2,
-        classes: vec![
-            lifted::shard::ClassSummary {
-                id: 7,
-                name: "seven".to_string(),
-                samples: 1,
-            },
-            lifted::shard::ClassSummary {
-                id: 9,
-                name: "nine".to_string(),
-                samples: 1,
-            },
-        ],
-        shards: vec![lifted::shard::IndexShard {
-            file: written.file.clone(),
-            samples: 2,
-            bytes: written.bytes,
-            sha256: written.sha256.clone(),
-        }],
-        sources: vec!["a.png".to_string(), "b.png".to_string()],
-        rejected: vec![],
-        created_by: "test".to_string(),
-    };
-    index.write(dir.path()).unwrap();
+    write_raw_set(dir.path(), &example_samples());
     let path = dir.path().join("shard-00000.lfs");
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[68] ^= 0x10; // a byte of sample 1
@@ -451,4 +454,70 @@ fn check_round_trip(
         classes
     );
     Ok(())
+}
+
+/// Resident bytes of this process's mappings of `file` (from /proc/self/smaps).
+#[cfg(target_os = "linux")]
+fn mapped_rss(file: &std::path::Path) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let name = file.to_str().unwrap();
+    let mut inside = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let is_header = line
+            .split_whitespace()
+            .next()
+            .is_some_and(|range| range.contains('-') && !range.ends_with(':'));
+        if is_header {
+            inside = line.ends_with(name);
+        } else if inside && let Some(value) = line.strip_prefix("Rss:") {
+            kib += value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap();
+        }
+    }
+    kib * 1024
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn reading_keeps_the_mapped_pages_in_rss_under_the_budget_and_the_bytes_unchanged() {
+    // 100 raw 256×256 samples: a 19.7 MB shard, more than twice the budget.
+    let samples: Vec<(u32, u16, u16, Vec<u8>)> = (0..100u32)
+        .map(|i| {
+            let pixels = (0..256 * 256 * 3).map(|p| (p as u32 * 7 + i * 13) as u8);
+            (i / 25, 256, 256, pixels.collect())
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    write_raw_set(dir.path(), &samples);
+    let shard = dir.path().join("shard-00000.lfs").canonicalize().unwrap();
+    let shard_len = std::fs::metadata(&shard).unwrap().len();
+    let set = lifted::shard::ShardSet::open(dir.path()).unwrap();
+
+    // A few samples, well under the budget, stay mapped (so the measurement sees them).
+    for (i, expected) in samples.iter().enumerate().take(5) {
+        assert_eq!(set.sample(i).unwrap().bytes, expected.3);
+    }
+    assert!(mapped_rss(&shard) >= 5 * 196_608, "{}", mapped_rss(&shard));
+
+    // Reading everything maps at most about the budget, not the whole file.
+    for (i, expected) in samples.iter().enumerate() {
+        assert_eq!(set.sample(i).unwrap().bytes, expected.3, "sample {i}");
+    }
+    let resident = mapped_rss(&shard);
+    assert!(
+        resident <= lifted::shard::RESIDENT_BUDGET + (1 << 20) && resident < shard_len / 2,
+        "{resident} bytes of a {shard_len}-byte shard are resident"
+    );
+
+    // Dropping the pages while a sample is borrowed leaves its bytes as they were.
+    let held = set.sample(42).unwrap();
+    set.release_pages();
+    assert_eq!(mapped_rss(&shard), 0);
+    assert_eq!(held.bytes, samples[42].3);
+    assert_eq!(set.sample(99).unwrap().bytes, samples[99].3);
 }

@@ -1,4 +1,5 @@
-//! Per-sample augmentation and normalisation, written straight into a batch buffer.
+//! Per-sample augmentation (crops, flips), written straight into a batch buffer and normalised
+//! there by [`super::normalize`].
 //!
 //! - [`Augment::RandomCrop`]: the paper's training input, a random `size`×`size` crop (227 from
 //!   images stored at 256) and a horizontal flip with probability ½ (flips can be turned off,
@@ -19,6 +20,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::batch::Layout;
+use super::normalize::Affine;
 
 /// How a sample is cropped.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -57,34 +59,6 @@ impl Augment {
             | Augment::RandomResizedCrop { size, .. }
             | Augment::CenterCrop { size } => size,
         }
-    }
-}
-
-/// Per-channel mean and standard deviation, on the 0–1 scale.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Normalize {
-    /// Channel means.
-    pub mean: [f32; 3],
-    /// Channel standard deviations.
-    pub std: [f32; 3],
-}
-
-impl Normalize {
-    /// ImageNet's statistics, which torchvision's pretrained weights expect.
-    pub const IMAGENET: Normalize = Normalize {
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-    };
-
-    /// The value of every byte in every channel: `(b / 255 − mean) / std`.
-    pub fn table(&self) -> [[f32; 256]; 3] {
-        let mut table = [[0f32; 256]; 3];
-        for (c, row) in table.iter_mut().enumerate() {
-            for (b, value) in row.iter_mut().enumerate() {
-                *value = (b as f32 / 255.0 - self.mean[c]) / self.std[c];
-            }
-        }
-        table
     }
 }
 
@@ -221,7 +195,7 @@ pub fn render(
     width: u32,
     height: u32,
     rng: &mut ChaCha8Rng,
-    table: &[[f32; 256]; 3],
+    affine: &Affine,
     out: Slot<'_>,
     scratch: &mut Scratch,
 ) -> Result<(), String> {
@@ -244,7 +218,7 @@ pub fn render(
     };
     let (crop, flip) = plan(augment, sw, sh, rng);
     if crop.width == size && crop.height == size {
-        write_crop(source, sw, crop, flip, table, out);
+        write_crop(source, sw, crop, flip, affine, out);
         return Ok(());
     }
     // A resized crop: scale the rectangle to size×size first.
@@ -265,7 +239,7 @@ pub fn render(
         width: size,
         height: size,
     };
-    write_crop(&resized, size, whole, flip, table, out);
+    write_crop(&resized, size, whole, flip, affine, out);
     Ok(())
 }
 
@@ -288,48 +262,13 @@ impl Slot<'_> {
 }
 
 /// Copies `crop` of a `src_width`-wide RGB8 image into `out`, flipped if asked.
-fn write_crop(
-    src: &[u8],
-    src_width: u32,
-    crop: Crop,
-    flip: bool,
-    table: &[[f32; 256]; 3],
-    out: Slot<'_>,
-) {
+fn write_crop(src: &[u8], src_width: u32, crop: Crop, flip: bool, affine: &Affine, out: Slot<'_>) {
     let (w, h) = (crop.width as usize, crop.height as usize);
     let stride = src_width as usize * 3;
     match out {
         Slot::F32(out) => {
-            let plane = w * h;
-            let (r, rest) = out.split_at_mut(plane);
-            let (g, b) = rest.split_at_mut(plane);
-            for y in 0..h {
-                let start = (crop.y as usize + y) * stride + crop.x as usize * 3;
-                let row = &src[start..start + w * 3];
-                let (ro, go, bo) = (
-                    &mut r[y * w..(y + 1) * w],
-                    &mut g[y * w..(y + 1) * w],
-                    &mut b[y * w..(y + 1) * w],
-                );
-                // Separate loops for the two directions keep the inner loop free of index
-                // arithmetic and bounds checks.
-                let targets = ro.iter_mut().zip(go.iter_mut()).zip(bo.iter_mut());
-                let put = |((r, g), b): ((&mut f32, &mut f32), &mut f32), px: &[u8]| {
-                    *r = table[0][usize::from(px[0])];
-                    *g = table[1][usize::from(px[1])];
-                    *b = table[2][usize::from(px[2])];
-                };
-                if flip {
-                    targets
-                        .rev()
-                        .zip(row.chunks_exact(3))
-                        .for_each(|(t, px)| put(t, px));
-                } else {
-                    targets
-                        .zip(row.chunks_exact(3))
-                        .for_each(|(t, px)| put(t, px));
-                }
-            }
+            let first = crop.y as usize * stride + crop.x as usize * 3;
+            affine.image_to_planes(&src[first..], stride, (w, h), flip, out);
         }
         Slot::U8(out) => {
             for y in 0..h {

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::augment::Normalize;
 use super::batch::{Batch, Pixels};
+use super::normalize::Normalize;
 
 /// Gap between cells, in pixels.
 const GAP: usize = 4;

@@ -2,7 +2,8 @@
 //! augmented and normalised by worker threads from memory-mapped shards.
 //!
 //! - [`sampler`]: which samples form each batch ([`PkSampler`], the evaluation order);
-//! - [`augment`]: crops, flips and normalisation;
+//! - [`augment`]: crops and flips;
+//! - [`normalize`]: bytes to normalised floats;
 //! - [`pipeline`]: the worker threads ([`Loader`], [`Batches`]);
 //! - [`batch`]: what comes out ([`Batch`]).
 //!
@@ -28,12 +29,14 @@
 pub mod augment;
 pub mod batch;
 pub mod grid;
+pub mod normalize;
 pub mod pipeline;
 pub mod sampler;
 pub mod stream;
 
-pub use augment::{Augment, Normalize};
+pub use augment::Augment;
 pub use batch::{Batch, Layout, Pixels};
+pub use normalize::Normalize;
 pub use pipeline::{Batches, Loader, LoaderConfig};
 pub use sampler::{PkSampler, SamplerConfig, SamplerError, SmallClasses};
 

@@ -18,8 +18,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::LoaderError;
-use super::augment::{Augment, Normalize, Scratch, Slot, render};
+use super::augment::{Augment, Scratch, Slot, render};
 use super::batch::{Batch, Layout, Pixels, Pool};
+use super::normalize::{Affine, Normalize};
 use super::sampler::{PkSampler, sequential};
 use crate::imageio::jpeg;
 use crate::rng::{Purpose, stream};
@@ -70,7 +71,7 @@ struct Job {
 struct Shared {
     set: Arc<ShardSet>,
     config: LoaderConfig,
-    table: [[f32; 256]; 3],
+    affine: Affine,
     pool: Pool,
     stop: AtomicBool,
 }
@@ -92,7 +93,7 @@ impl Loader {
         }
         let shared = Arc::new(Shared {
             set,
-            table: config.normalize.table(),
+            affine: config.normalize.affine(),
             config,
             pool: Arc::new(Mutex::new(Vec::new())),
             stop: AtomicBool::new(false),
@@ -344,7 +345,7 @@ fn build(
             width,
             height,
             &mut rng,
-            &shared.table,
+            &shared.affine,
             slot,
             scratch,
         )

@@ -23,3 +23,17 @@ pub(crate) fn map(path: &Path) -> io::Result<Mmap> {
     map.advise(memmap2::Advice::Random)?;
     Ok(map)
 }
+
+/// Drops the process's view of a mapping's pages, so they no longer count towards its
+/// resident set; the kernel keeps them in its page cache, so reading them again costs a minor
+/// page fault, not disk I/O. Errors are ignored: this only trims memory accounting.
+pub(crate) fn release_pages(map: &Mmap) {
+    #[cfg(unix)]
+    // SAFETY: `map` is a read-only shared mapping of a file that does not change while mapped
+    // (see [`map`]). For such a mapping MADV_DONTNEED only unmaps the pages; the next read of any
+    // byte faults the same page back in from the file, so the bytes every outstanding borrow
+    // sees stay exactly the same. (It would discard data only in private or written mappings.)
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+    #[cfg(not(unix))]
+    let _ = map;
+}

@@ -24,7 +24,7 @@ pub use index::{
     ClassSummary, INDEX_FILE, INDEX_FORMAT, IndexShard, Preprocess, Rejected, ShardIndex, SplitRef,
 };
 pub use layout::{Encoding, Header, Record};
-pub use set::{ClassSamples, Sample, ShardSet};
+pub use set::{ClassSamples, RESIDENT_BUDGET, Sample, ShardSet};
 pub use view::ShardView;
 pub use writer::{ShardWriter, WrittenShard};
 

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
 
@@ -84,7 +85,23 @@ impl Sample<'_> {
     }
 }
 
+/// Bytes of mapped pages that reads through [`ShardSet::sample`] may bring into the process's
+/// resident set before the set drops them (see [`ShardSet`]).
+pub const RESIDENT_BUDGET: u64 = 8 << 20;
+
+/// How much of a file Linux maps on one page fault when the pages are cached ("fault-around",
+/// 64 KiB by default): a read of a few bytes can make this much resident.
+const FAULT_AROUND: u64 = 64 << 10;
+
 /// A packed folder: `index.json` and its shards.
+///
+/// Memory: every page of a mapped file that has been read counts towards the process's
+/// resident set size (RSS), so reading a 20 GB dataset would show as 20 GB of RSS although the
+/// pages belong to the kernel's page cache. The set therefore counts the pages its sample reads
+/// can have mapped (whole 64 KiB fault-around windows) and, once they reach
+/// [`RESIDENT_BUDGET`], drops its view of all of them; they stay cached, and reading them again
+/// costs a minor page fault. The mapped share of RSS stays under about the budget whatever the
+/// dataset's size.
 pub struct ShardSet {
     dir: PathBuf,
     index: ShardIndex,
@@ -92,6 +109,8 @@ pub struct ShardSet {
     /// Global index of each shard's first sample, plus the total at the end.
     starts: Vec<usize>,
     classes: Vec<ClassSamples>,
+    /// Bytes of fault-around windows read since the mapped pages were last dropped.
+    read_since_release: AtomicU64,
 }
 
 impl ShardSet {
@@ -188,6 +207,7 @@ impl ShardSet {
             shards,
             starts,
             classes,
+            read_since_release: AtomicU64::new(0),
         };
         set.check_sources(&index_path)?;
         Ok(set)
@@ -261,6 +281,9 @@ impl ShardSet {
         let local = index - self.starts[shard_no];
         let (record, bytes) = shard.view().sample(local).expect("local < shard length");
         let computed = crc32c::crc32c(bytes);
+        // Where the bytes lie in the file: pointer arithmetic only, nothing is dereferenced.
+        let offset = bytes.as_ptr() as usize - shard.map.as_ptr() as usize;
+        self.count_read(offset, bytes.len());
         if computed != record.crc {
             return Err(ShardError::SampleChecksum {
                 shard: shard.name.clone(),
@@ -278,6 +301,30 @@ impl ShardSet {
             encoding: shard.header.encoding,
             bytes,
         })
+    }
+
+    /// Counts the fault-around windows that reading `len` bytes at `offset` of a shard touches,
+    /// and drops the mapped pages once they reach [`RESIDENT_BUDGET`].
+    fn count_read(&self, offset: usize, len: usize) {
+        let (first, end) = (offset as u64, (offset + len.max(1)) as u64);
+        let windows = (end - 1) / FAULT_AROUND - first / FAULT_AROUND + 1;
+        let charge = windows * FAULT_AROUND;
+        let read = self.read_since_release.fetch_add(charge, Ordering::Relaxed) + charge;
+        // Of the threads that see the budget reached, only the first to reset the count
+        // releases the pages.
+        if read >= RESIDENT_BUDGET
+            && self.read_since_release.swap(0, Ordering::Relaxed) >= RESIDENT_BUDGET
+        {
+            self.release_pages();
+        }
+    }
+
+    /// Drops the process's view of every shard's mapped pages (see [`ShardSet`]); the bytes
+    /// read through any outstanding [`Sample`] stay the same.
+    pub fn release_pages(&self) {
+        for shard in &self.shards {
+            mmap::release_pages(&shard.map);
+        }
     }
 
     /// The source path of a sample.
