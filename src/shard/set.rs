@@ -85,8 +85,8 @@ impl Sample<'_> {
     }
 }
 
-/// Bytes of mapped pages that reads through [`ShardSet::sample`] may bring into the process's
-/// resident set before the set drops them (see [`ShardSet`]).
+/// Bytes of fault-around windows that reads through [`ShardSet::sample`] may touch before the
+/// set drops its mapped pages from the process's resident set (see [`ShardSet`]).
 pub const RESIDENT_BUDGET: u64 = 8 << 20;
 
 /// How much of a file Linux maps on one page fault when the pages are cached ("fault-around",
@@ -100,8 +100,9 @@ const FAULT_AROUND: u64 = 64 << 10;
 /// pages belong to the kernel's page cache. The set therefore counts the pages its sample reads
 /// can have mapped (whole 64 KiB fault-around windows) and, once they reach
 /// [`RESIDENT_BUDGET`], drops its view of all of them; they stay cached, and reading them again
-/// costs a minor page fault. The mapped share of RSS stays under about the budget whatever the
-/// dataset's size.
+/// costs a minor page fault. The kernel maps more than the windows count (about four
+/// times as much, measured), so the mapped share of RSS peaks at a few times the budget,
+/// whatever the dataset's size.
 pub struct ShardSet {
     dir: PathBuf,
     index: ShardIndex,
