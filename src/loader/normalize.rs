@@ -117,9 +117,10 @@ mod tests {
             std: [0.229, 0.224, 0.225],
         };
         let affine = normalize.affine();
-        // Two rows of 256 pixels whose channels run through every byte value in different
-        // orders, with 5 bytes of padding at the end of each row.
-        let (width, height, stride) = (256, 2, 256 * 3 + 5);
+        // Two rows of 259 pixels (not a multiple of any vector width, so the vectorised loop's
+        // remainder runs too) whose channels run through every byte value in different orders,
+        // with 5 bytes of padding at the end of each row.
+        let (width, height, stride) = (259, 2, 259 * 3 + 5);
         let mut rgb = vec![0u8; height * stride];
         for y in 0..height {
             for x in 0..width {
@@ -129,7 +130,7 @@ mod tests {
             }
         }
         for flip in [false, true] {
-            // Every start alignment of the output, to cover the vector loop's head and tail.
+            // Every start alignment of the output buffer.
             for shift in 0..4 {
                 let mut buffer = vec![f32::NAN; shift + 3 * width * height];
                 let out = &mut buffer[shift..];

@@ -282,9 +282,7 @@ impl ShardSet {
         let local = index - self.starts[shard_no];
         let (record, bytes) = shard.view().sample(local).expect("local < shard length");
         let computed = crc32c::crc32c(bytes);
-        // Where the bytes lie in the file: pointer arithmetic only, nothing is dereferenced.
-        let offset = bytes.as_ptr() as usize - shard.map.as_ptr() as usize;
-        self.count_read(offset, bytes.len());
+        self.count_read(record.offset, bytes.len());
         if computed != record.crc {
             return Err(ShardError::SampleChecksum {
                 shard: shard.name.clone(),
@@ -306,8 +304,8 @@ impl ShardSet {
 
     /// Counts the fault-around windows that reading `len` bytes at `offset` of a shard touches,
     /// and drops the mapped pages once they reach [`RESIDENT_BUDGET`].
-    fn count_read(&self, offset: usize, len: usize) {
-        let (first, end) = (offset as u64, (offset + len.max(1)) as u64);
+    fn count_read(&self, offset: u64, len: usize) {
+        let (first, end) = (offset, offset + len.max(1) as u64);
         let windows = (end - 1) / FAULT_AROUND - first / FAULT_AROUND + 1;
         let charge = windows * FAULT_AROUND;
         let read = self.read_since_release.fetch_add(charge, Ordering::Relaxed) + charge;
