@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use lifted::imageio::jpeg;
-use lifted::pack::preprocess::{ResizeMode, target_size};
+use lifted::pack::ResizeMode;
+use lifted::pack::preprocess::target_size;
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
@@ -29,7 +30,8 @@ fn main() {
     let mut pixels = Vec::new();
     for photo in &photos {
         let t = Instant::now();
-        let (w, h) = jpeg::decode_into(photo, &mut pixels).unwrap();
+        let decoded = jpeg::decode_into(photo, &mut pixels).unwrap();
+        let (w, h) = (decoded.width, decoded.height);
         decode += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let (tw, th) = target_size(w as u32, h as u32, 256, ResizeMode::ShortSide).unwrap();

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Largest --size of `pack` and `stream`, in pixels.
+const MAX_SIZE: i64 = lifted::pack::MAX_SIZE as i64;
+
 #[derive(Parser)]
 #[command(
     name = "lifted",
@@ -75,11 +78,11 @@ pub struct PrepareArgs {
     /// Folder name under the data dir for a PATH dataset [default: the folder's or file's name].
     #[arg(long)]
     pub name: Option<String>,
-    /// Retries per mirror after a connection failure.
-    #[arg(long, default_value_t = 4)]
+    /// Retries per mirror after a connection failure (0 to 20).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,
-    /// Seconds to wait for a server before giving up on a connection or read.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    /// Seconds to wait for a server before giving up on a connection or read (1 to 3600).
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 }
 
@@ -93,13 +96,13 @@ pub struct SplitArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Share of classes used for training in a seeded split [default: 0.5].
-    #[arg(long)]
+    #[arg(long, requires = "seed")]
     pub ratio: Option<f64>,
-    /// Cut the training classes into K class-disjoint folds and mark one as `val`.
-    #[arg(long, value_name = "K")]
+    /// Cut the training classes into K class-disjoint folds (2 to 10000) and mark one as `val`.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=10_000))]
     pub folds: Option<u32>,
     /// Which fold (0-based) is `val` [default: 0].
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", requires = "folds")]
     pub fold: Option<u32>,
     /// Folder to write split.csv and split.json into.
     #[arg(long, value_name = "DIR")]
@@ -150,8 +153,8 @@ pub struct PackArgs {
     /// A folder with a split.csv (from `lifted split`) [default: the split prepare-data wrote].
     #[arg(long, value_name = "DIR")]
     pub split_dir: Option<PathBuf>,
-    /// Target size in pixels.
-    #[arg(long, default_value_t = 256)]
+    /// Target size in pixels (1 to 4096).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=MAX_SIZE))]
     pub size: u32,
     /// How to scale to --size.
     #[arg(long, value_enum, default_value = "short-side")]
@@ -163,20 +166,24 @@ pub struct PackArgs {
     #[arg(long, value_enum, default_value = "jpeg")]
     pub encoding: EncodingArg,
     /// JPEG quality, 1 to 100.
-    #[arg(long, default_value_t = 90)]
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
-    /// Worker threads [default: the number of cores].
-    #[arg(long)]
+    /// Worker threads, 1 to 512 [default: the number of cores].
+    #[arg(long, value_parser = threads)]
     pub threads: Option<usize>,
     /// Fail on the first image that cannot be packed instead of skipping and listing it.
     #[arg(long)]
     pub strict: bool,
-    /// Largest sample data per shard file, in MiB.
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    /// Largest sample data per shard file, in MiB (1 to 65536).
+    #[arg(long, default_value_t = 1024, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub shard_size: u64,
-    /// Output folder [default: <data>/<dataset>/shards/<split>-<part>-<encoding><size>...].
+    /// Output folder [default: <data>/<dataset>/shards/<split>-<part>-<encoding><size>...]. An
+    /// earlier pack of the same dataset and part there is replaced; anything else is refused.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace whatever packed folder --out holds (never a folder that is not a lifted pack).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args)]
@@ -225,23 +232,23 @@ pub enum LayoutArg {
 pub struct StreamArgs {
     /// A packed folder (it holds index.json).
     pub shards: PathBuf,
-    /// Classes per batch (P).
-    #[arg(long = "classes", default_value_t = 32)]
+    /// Classes per batch (P, 1 to 4096).
+    #[arg(long = "classes", default_value_t = 32, value_parser = batch_count)]
     pub classes: usize,
-    /// Images per class (K).
-    #[arg(long, default_value_t = 4)]
+    /// Images per class (K, 1 to 4096).
+    #[arg(long, default_value_t = 4, value_parser = batch_count)]
     pub per_class: usize,
     /// Drop classes with fewer than K images instead of sampling them with replacement.
     #[arg(long)]
     pub drop_small_classes: bool,
-    /// Loader threads [default: the number of cores].
-    #[arg(long)]
+    /// Loader threads, 1 to 512 [default: the number of cores].
+    #[arg(long, value_parser = threads)]
     pub threads: Option<usize>,
-    /// Batches in flight.
-    #[arg(long, default_value_t = 4)]
+    /// Batches in flight (1 to 64).
+    #[arg(long, default_value_t = 4, value_parser = prefetch)]
     pub prefetch: usize,
-    /// Epochs to stream.
-    #[arg(long, default_value_t = 1)]
+    /// Epochs to stream (1 to 1000000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub epochs: u64,
     /// Seed of the sampler and the augmentation.
     #[arg(long, default_value_t = 0)]
@@ -249,8 +256,8 @@ pub struct StreamArgs {
     /// Augmentation.
     #[arg(long, value_enum, default_value = "paper")]
     pub augment: AugmentArg,
-    /// Output side.
-    #[arg(long, default_value_t = 227)]
+    /// Output side (1 to 4096).
+    #[arg(long, default_value_t = 227, value_parser = clap::value_parser!(u32).range(1..=MAX_SIZE))]
     pub size: u32,
     /// No horizontal flips (for glyphs, where a mirrored b is a d).
     #[arg(long)]
@@ -322,11 +329,11 @@ pub struct TrainArgs {
     /// Initial weights (safetensors with torchvision names).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
-    /// Embedding size [default: 64 for small, 512 otherwise].
-    #[arg(long)]
+    /// Embedding size, 1 to 8192 [default: 64 for small, 512 otherwise].
+    #[arg(long, value_parser = embedding)]
     pub embedding: Option<usize>,
-    /// Base width of the small network.
-    #[arg(long)]
+    /// Base width of the small network (1 to 1024).
+    #[arg(long, value_parser = width)]
     pub width: Option<usize>,
     /// Freeze batch norm (running statistics, no learning) [default: frozen except for small].
     #[arg(long)]
@@ -334,54 +341,55 @@ pub struct TrainArgs {
     /// Loss.
     #[arg(long, value_enum, default_value = "lifted")]
     pub loss: LossArg,
-    /// Loss margin.
-    #[arg(long, default_value_t = 1.0)]
+    /// Loss margin (a finite number, 0 or more).
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
     pub margin: f64,
     /// L2-normalise embeddings before the loss.
     #[arg(long)]
     pub normalize_embeddings: bool,
-    /// Classes per batch (P).
-    #[arg(long = "classes", default_value_t = 32)]
+    /// Classes per batch (P, 1 to 4096).
+    #[arg(long = "classes", default_value_t = 32, value_parser = batch_count)]
     pub classes: usize,
-    /// Images per class (K).
-    #[arg(long, default_value_t = 4)]
+    /// Images per class (K, 1 to 4096).
+    #[arg(long, default_value_t = 4, value_parser = batch_count)]
     pub per_class: usize,
     /// Optimiser [default: adamw for small, sgd otherwise].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerArg>,
-    /// Learning rate [default: 1e-3 for small, 1e-4 otherwise].
-    #[arg(long)]
+    /// Learning rate, above 0 and at most 10 [default: 1e-3 for small, 1e-4 otherwise].
+    #[arg(long, value_parser = learning_rate)]
     pub lr: Option<f64>,
-    /// SGD momentum.
-    #[arg(long)]
+    /// SGD momentum, 0 to below 1 [default: 0.9].
+    #[arg(long, value_parser = momentum)]
     pub momentum: Option<f64>,
-    /// Weight decay [default: 1e-4 for small, 2e-4 otherwise].
-    #[arg(long)]
+    /// Weight decay, 0 to 1 [default: 1e-4 for small, 2e-4 otherwise].
+    #[arg(long, value_parser = weight_decay)]
     pub weight_decay: Option<f64>,
-    /// Learning-rate multiplier of the embedding head [default: 1 for small, 10 otherwise].
-    #[arg(long)]
+    /// Learning-rate multiplier of the embedding head, above 0 and at most 10000 [default: 1 for
+    /// small, 10 otherwise].
+    #[arg(long, value_parser = lr_multiplier)]
     pub embedding_lr_mult: Option<f64>,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value = "constant")]
     pub schedule: ScheduleArg,
-    /// Epochs between ×0.1 decays with --schedule step.
-    #[arg(long, default_value_t = 30)]
+    /// Epochs between ×0.1 decays with --schedule step (1 to 1000000).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub step_every: u64,
     /// Epochs (one epoch = every class once) [default: 90 for small, 100 otherwise].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub epochs: Option<u64>,
     /// Evaluate on the test split every N epochs (0: before and after only).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub eval_every: u64,
     /// Seed of sampling, augmentation, initial weights and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Stop with a checkpoint after N epochs of this invocation (to fit a time limit); continue
     /// later with --resume.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub stop_after: Option<u64>,
-    /// Loader threads [default: the number of cores].
-    #[arg(long)]
+    /// Loader threads, 1 to 512 [default: the number of cores].
+    #[arg(long, value_parser = threads)]
     pub threads: Option<usize>,
     /// Device: cpu or cuda:N (needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
@@ -412,14 +420,15 @@ pub struct EvalArgs {
     /// Their labels: integer .npy, or a CSV (one per line, or a label/class_id column).
     #[arg(long, value_name = "Y.npy|Y.csv", requires = "embeddings")]
     pub labels: Option<PathBuf>,
-    /// Recall@K values, comma-separated [default: 1,10,100,1000 for SOP, else 1,2,4,8].
-    #[arg(long, value_delimiter = ',')]
+    /// Recall@K values, comma-separated, each 1 to 1000000 (repeats are dropped) [default:
+    /// 1,10,100,1000 for SOP, else 1,2,4,8].
+    #[arg(long, value_delimiter = ',', value_parser = recall_k)]
     pub recall_at: Option<Vec<usize>>,
     /// Distance.
     #[arg(long, value_enum, default_value = "euclidean")]
     pub metric: MetricArg,
-    /// k-means runs for NMI, AMI and F1 (0 skips clustering).
-    #[arg(long, default_value_t = 3)]
+    /// k-means runs for NMI, AMI and F1 (0 skips clustering, at most 100).
+    #[arg(long, default_value_t = 3, value_parser = kmeans_runs)]
     pub kmeans_runs: usize,
     /// Device for the network and the distance products: cpu or cuda:N (needs a build with
     /// --features cuda) [default: the run's, else cpu].
@@ -444,8 +453,8 @@ pub struct EvalArgs {
     /// At most this many points in the t-SNE map (a seeded subsample of larger sets).
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(5..))]
     pub tsne_points: u32,
-    /// t-SNE perplexity.
-    #[arg(long, default_value_t = 30.0)]
+    /// t-SNE perplexity (above 0, at most 1000).
+    #[arg(long, default_value_t = 30.0, value_parser = perplexity)]
     pub tsne_perplexity: f32,
     /// Seed of the t-SNE subsample and initial layout.
     #[arg(long, default_value_t = 0)]
@@ -462,4 +471,92 @@ pub struct PlotArgs {
     /// Where to write the SVG [default: RUN_DIR/curves.svg].
     #[arg(long, value_name = "FILE.svg")]
     pub out: Option<PathBuf>,
+}
+
+/// Parses an integer in `range`, naming the range when it is not.
+fn in_range(text: &str, range: std::ops::RangeInclusive<usize>) -> Result<usize, String> {
+    let value: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is not in {}..={}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// Parses a finite number in `low..=high` (`low` itself excluded when `open_low`).
+fn finite_in(text: &str, low: f64, open_low: bool, high: f64, open_high: bool) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    let above = if open_low { value > low } else { value >= low };
+    let below = if open_high { value < high } else { value <= high };
+    if value.is_finite() && above && below {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text} is not a finite number in {}{low}, {high}{}",
+            if open_low { "(" } else { "[" },
+            if open_high { ")" } else { "]" }
+        ))
+    }
+}
+
+fn threads(text: &str) -> Result<usize, String> {
+    in_range(text, 1..=lifted::limits::MAX_THREADS)
+}
+
+fn batch_count(text: &str) -> Result<usize, String> {
+    in_range(text, 1..=4096)
+}
+
+fn prefetch(text: &str) -> Result<usize, String> {
+    in_range(text, 1..=64)
+}
+
+fn embedding(text: &str) -> Result<usize, String> {
+    in_range(text, 1..=lifted::train::model::MAX_EMBEDDING)
+}
+
+fn width(text: &str) -> Result<usize, String> {
+    in_range(text, 1..=1024)
+}
+
+fn kmeans_runs(text: &str) -> Result<usize, String> {
+    in_range(text, 0..=100)
+}
+
+fn recall_k(text: &str) -> Result<usize, String> {
+    in_range(text, 1..=1_000_000)
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    finite_in(text, 0.0, false, 1e6, false)
+}
+
+fn learning_rate(text: &str) -> Result<f64, String> {
+    finite_in(text, 0.0, true, 10.0, false)
+}
+
+fn momentum(text: &str) -> Result<f64, String> {
+    finite_in(text, 0.0, false, 1.0, true)
+}
+
+fn weight_decay(text: &str) -> Result<f64, String> {
+    finite_in(text, 0.0, false, 1.0, false)
+}
+
+fn lr_multiplier(text: &str) -> Result<f64, String> {
+    finite_in(text, 0.0, true, 1e4, false)
+}
+
+fn perplexity(text: &str) -> Result<f32, String> {
+    finite_in(text, 0.0, true, 1000.0, false).map(|v| v as f32)
 }

@@ -96,12 +96,14 @@ pub fn pack(a: args::PackArgs) -> anyhow::Result<()> {
                 EncodingArg::Jpeg => Encoding::Jpeg,
                 EncodingArg::Raw => Encoding::Raw,
             },
-            quality: a.quality,
-        },
-        threads: a.threads.unwrap_or(cores),
+            quality: Some(a.quality),
+        }
+        .normalized(),
+        threads: a.threads.unwrap_or(cores).min(lifted::limits::MAX_THREADS),
         strict: a.strict,
         shard_bytes: a.shard_size.saturating_mul(1 << 20),
         out: a.out,
+        force: a.force,
         progress: progress(a.common.quiet, a.common.json),
     };
     let summary = pack::pack(&DatasetRef::parse(&a.dataset), &options)
@@ -269,7 +271,7 @@ pub fn eval(a: args::EvalArgs) -> anyhow::Result<()> {
             if let Some(device) = &a.device {
                 config.device = device.clone();
             }
-            let data = train::run::data_for(&config, Progress::hidden())?;
+            let data = train::data::data_for(&config, Progress::hidden())?;
             let (x, y) = train::trainer::embed_run(&config, data.test.clone(), run)?;
             (x, y, config.dataset, Some(data.test))
         }
@@ -288,7 +290,8 @@ pub fn eval(a: args::EvalArgs) -> anyhow::Result<()> {
     }
     let mut options = EvalOptions::for_dataset(&dataset);
     if let Some(ks) = a.recall_at {
-        options.recall_at = ks;
+        let mut seen = std::collections::BTreeSet::new();
+        options.recall_at = ks.into_iter().filter(|k| seen.insert(*k)).collect();
     }
     options.metric = match a.metric {
         MetricArg::Euclidean => Metric::Euclidean,
@@ -346,3 +349,4 @@ pub fn plot(a: args::PlotArgs) -> anyhow::Result<()> {
     println!("wrote {}", out.display());
     Ok(())
 }
+

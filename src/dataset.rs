@@ -10,11 +10,13 @@
 //! | `catalog.csv` | every image with its class (and box) |
 //! | `image-check.json` | full lists of missing, unreadable and unlisted images |
 //! | `splits/<name>/split.{csv,json}` | splits |
-//! | `prepared.json` | the summary of the last successful `prepare-data` |
+//! | `prepared.json` | the summary of the last successful `prepare-data`, with the digests of `catalog.csv` and `root/` it was written for |
+//! | `.staged/` | a preparation in progress (it replaces the pieces above only once complete) |
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, Catalog, CatalogError};
 use crate::manifest::{self, CanonicalSplit};
@@ -94,6 +96,10 @@ impl DatasetDir {
     pub fn prepared_json(&self) -> PathBuf {
         self.dir.join("prepared.json")
     }
+    /// Where `prepare-data` assembles a new preparation before it replaces the current one.
+    pub fn staged(&self) -> PathBuf {
+        self.dir.join(".staged")
+    }
 }
 
 /// What later stages need to know about a prepared dataset (stored in `prepared.json`).
@@ -101,13 +107,39 @@ impl DatasetDir {
 pub struct PreparedInfo {
     /// The dataset's name.
     pub dataset: String,
-    /// The folder image paths are relative to.
+    /// The folder image paths are relative to: relative to the dataset's folder for a dataset
+    /// extracted from archives (`root/…`, so a copied data dir reads its own copy), absolute
+    /// for an image folder or CSV prepared in place.
     pub root: PathBuf,
     /// The canonical split rule, if the dataset has one.
     pub canonical_split: Option<CanonicalSplit>,
     /// The split `prepare-data` wrote, by name (`canonical` or a seeded one).
     pub default_split: String,
+    /// SHA-256 of `catalog.csv`.
+    pub catalog_sha256: String,
+    /// SHA-256 of the extraction stamp in `root/` (datasets extracted from archives).
+    pub root_stamp: Option<String>,
 }
+
+impl PreparedInfo {
+    /// A digest of the prepared dataset: it changes whenever `prepare-data` replaces the
+    /// catalogue or the extracted files, so packed shards can tell they are out of date.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(b"lifted-prepared/1\0");
+        hasher.update(self.dataset.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.root.to_string_lossy().as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.catalog_sha256.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.root_stamp.as_deref().unwrap_or("").as_bytes());
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// The name of the extraction stamp inside `root/` (see `prepare-data`).
+pub const ROOT_STAMP: &str = ".lifted-extracted.json";
 
 /// Errors from opening a dataset.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +148,7 @@ pub enum DatasetError {
     /// A named dataset has not been prepared in this data dir.
     #[error(
         "dataset `{name}` is not prepared in {data_dir} (no {missing}); run `lifted \
-         prepare-data {name}` first, or pass --data-dir"
+         prepare-data {name}` first (or look in another data dir)"
     )]
     NotPrepared {
         /// The name.
@@ -127,13 +159,36 @@ pub enum DatasetError {
         missing: PathBuf,
     },
     /// `prepared.json` could not be read.
-    #[error("cannot read {path}; run `lifted prepare-data` again")]
+    #[error("cannot read {path}; prepare the dataset again")]
     BadPrepared {
         /// The file.
         path: PathBuf,
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// The pieces of a prepared dataset do not belong together (a preparation was interrupted
+    /// while it replaced them, or a file was edited).
+    #[error(
+        "the prepared dataset in {dir} is inconsistent: {problem}; prepare it again (its \
+         downloads are reused)"
+    )]
+    Inconsistent {
+        /// The dataset's folder.
+        dir: PathBuf,
+        /// What disagrees.
+        problem: String,
+    },
+    /// The images folder `prepared.json` names does not exist.
+    #[error(
+        "the images of {name} were in {root}, which no longer exists; prepare the dataset again \
+         from where its images are now"
+    )]
+    RootMissing {
+        /// The dataset.
+        name: String,
+        /// The folder.
+        root: PathBuf,
     },
     /// An image folder or CSV that has no prepared dataset folder.
     #[error(
@@ -245,7 +300,47 @@ fn load_prepared(data_dir: &Path, name: &str) -> Result<Prepared, DatasetError> 
             source: e.into(),
         })?
         .info;
-    let catalog = catalog::read_catalog_csv(&dir.catalog_csv(), &info.dataset, &info.root)?;
+    let root = if info.root.is_relative() {
+        dir.dir.join(&info.root)
+    } else {
+        info.root.clone()
+    };
+    if !root.is_dir() {
+        return Err(DatasetError::RootMissing {
+            name: name.to_string(),
+            root,
+        });
+    }
+    let inconsistent = |problem: String| DatasetError::Inconsistent {
+        dir: dir.dir.clone(),
+        problem,
+    };
+    let catalog_path = dir.catalog_csv();
+    let catalog_bytes = std::fs::read(&catalog_path).map_err(|source| {
+        DatasetError::Catalog(CatalogError::Read {
+            path: catalog_path.clone(),
+            source,
+        })
+    })?;
+    let catalog_sha256 = hex::encode(Sha256::digest(&catalog_bytes));
+    if catalog_sha256 != info.catalog_sha256 {
+        return Err(inconsistent(format!(
+            "catalog.csv has SHA-256 {catalog_sha256}, prepared.json expects {}",
+            info.catalog_sha256
+        )));
+    }
+    if let Some(expected) = &info.root_stamp {
+        let stamp = std::fs::read(dir.root().join(ROOT_STAMP)).unwrap_or_default();
+        let found = hex::encode(Sha256::digest(&stamp));
+        if &found != expected {
+            return Err(inconsistent(
+                "root/ holds other extracted files than the ones prepared.json was written for"
+                    .to_string(),
+            ));
+        }
+    }
+    let catalog =
+        catalog::parse_catalog_csv(&catalog_bytes, &catalog_path, &info.dataset, &root)?;
     Ok(Prepared { dir, info, catalog })
 }
 

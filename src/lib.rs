@@ -63,6 +63,7 @@ pub mod eval;
 pub mod fetch;
 pub mod fsutil;
 pub mod imageio;
+pub mod limits;
 pub mod loader;
 pub mod loss;
 pub mod manifest;

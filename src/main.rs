@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod hints;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -31,6 +32,9 @@ fn main() {
             std::process::exit(0);
         }
         eprintln!("error: {err:#}");
+        if let Some(hint) = hints::hint(&err) {
+            eprintln!("{hint}");
+        }
         std::process::exit(1);
     }
 }

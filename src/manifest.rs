@@ -286,7 +286,7 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        Manifest::parse(&text, &path.display().to_string())
+        Manifest::parse(crate::fsutil::strip_bom(&text), &path.display().to_string())
     }
 
     /// Parses and validates manifest text; `origin` names it in errors.

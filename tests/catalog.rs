@@ -276,7 +276,7 @@ fn every_fixture_kind_decodes_and_a_truncated_jpeg_does_not() {
     assert_eq!(check.unreadable.len(), 1, "{check:?}");
     let (path, reason) = &check.unreadable[0];
     assert_eq!(path, "truncated.jpg");
-    assert!(reason.contains("damaged JPEG"), "{reason}");
+    assert!(reason.contains("truncated JPEG"), "{reason}");
 }
 
 #[test]

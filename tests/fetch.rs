@@ -294,7 +294,7 @@ fn when_every_source_fails_each_is_listed_with_what_to_do() {
         format!("{}: HTTP 500", urls[1]),
         format!("{}: the server sent an HTML page", urls[2]),
         "ftp://cs.example.edu/data.tgz: ftp URLs cannot be fetched by lifted".to_string(),
-        "then pass it with --archive PATH".to_string(),
+        "then give lifted its path as an archive".to_string(),
     ] {
         assert!(text.contains(&needle), "missing `{needle}` in:\n{text}");
     }

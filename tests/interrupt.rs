@@ -159,8 +159,9 @@ fn killed_during_extraction_then_rerun_gives_identical_results() {
             .spawn()
             .unwrap();
         let dataset_dir = interrupted.join("cub200");
+        let staged = dataset_dir.join(".staged");
         let extracting = || {
-            std::fs::read_dir(&dataset_dir).ok().and_then(|entries| {
+            std::fs::read_dir(&staged).ok().and_then(|entries| {
                 entries
                     .flatten()
                     .find(|e| e.file_name().to_string_lossy().starts_with(".root.tmp-"))
@@ -192,7 +193,7 @@ fn killed_during_extraction_then_rerun_gives_identical_results() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".root."))
+        .filter(|n| n.starts_with(".root.") || n == ".staged")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 

@@ -42,7 +42,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn batches_have_p_distinct_classes_of_k_and_each_class_once_per_epoch(
+    fn batches_have_p_distinct_classes_of_k_and_every_class_is_drawn_each_epoch(
         sizes in proptest::collection::vec(1usize..12, 4..40),
         p in 1usize..5,
         k in 1usize..5,
@@ -58,21 +58,36 @@ proptest! {
             Err(e) => return Err(TestCaseError::fail(e.to_string())),
         };
         let batches = sampler.epoch(epoch);
-        prop_assert_eq!(batches.len(), sizes.len() / p);
-        let mut used = BTreeSet::new();
+        // ⌈C / P⌉ batches: the last is completed from the start of the epoch's class order.
+        prop_assert_eq!(batches.len(), sizes.len().div_ceil(p));
+        let mut uses: BTreeMap<u32, Vec<Vec<usize>>> = BTreeMap::new();
         for batch in &batches {
             prop_assert_eq!(batch.len(), p * k);
+            let mut in_batch = BTreeSet::new();
             for run in batch.chunks(k) {
                 let class = owner[&run[0]];
                 prop_assert!(run.iter().all(|i| owner[i] == class), "a run mixes classes");
-                prop_assert!(used.insert(class), "class {} twice in one epoch", class);
+                prop_assert!(in_batch.insert(class), "class {} twice in one batch", class);
                 let size = classes.iter().find(|(c, _)| *c == class).unwrap().1.len();
                 let distinct: BTreeSet<_> = run.iter().collect();
                 // Without replacement while the class has enough images.
                 prop_assert_eq!(distinct.len(), k.min(size));
+                uses.entry(class).or_default().push(run.to_vec());
             }
         }
-        prop_assert_eq!(used.len(), batches.len() * p);
+        // Every class at least once; P·⌈C/P⌉ − C classes twice, none more.
+        prop_assert_eq!(uses.len(), sizes.len());
+        let twice = uses.values().filter(|u| u.len() == 2).count();
+        prop_assert!(uses.values().all(|u| u.len() <= 2));
+        prop_assert_eq!(twice, p * batches.len() - sizes.len());
+        // A class drawn twice shows other images the second time when it has 2K of them.
+        for (class, runs) in &uses {
+            let size = classes.iter().find(|(c, _)| c == class).unwrap().1.len();
+            if runs.len() == 2 && size >= 2 * k {
+                let first: BTreeSet<_> = runs[0].iter().collect();
+                prop_assert!(runs[1].iter().all(|i| !first.contains(i)), "class {} repeats images", class);
+            }
+        }
         // Deterministic, and resumable at any step.
         prop_assert_eq!(&sampler.epoch(epoch), &batches);
         for (step, batch) in batches.iter().enumerate() {
@@ -83,31 +98,73 @@ proptest! {
     }
 
     #[test]
-    fn every_rank_gets_the_same_number_of_disjoint_batches(
+    fn ranks_split_every_global_batch_and_together_see_what_one_process_sees(
         n_classes in 8usize..60,
         world in 1usize..5,
         seed in any::<u64>(),
     ) {
+        let p = 2 * world;
         let classes = classes(&vec![4; n_classes]);
-        let mut all = Vec::new();
-        let mut counts = Vec::new();
+        let single = SamplerConfig { classes_per_batch: p, per_class: 2, seed, ..Default::default() };
+        let one = match PkSampler::new(classes.clone(), single) {
+            Ok(s) => s,
+            Err(SamplerError::TooFewClasses { .. }) => { prop_assert!(n_classes < p); return Ok(()); }
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        };
+        let mut steps = Vec::new();
+        let mut shares: Vec<Vec<Vec<usize>>> = Vec::new();
         for rank in 0..world {
-            let config = SamplerConfig { classes_per_batch: 2, per_class: 2, seed, rank, world_size: world, ..Default::default() };
-            match PkSampler::new(classes.clone(), config) {
-                Ok(sampler) => {
-                    let epoch = sampler.epoch(3);
-                    counts.push(epoch.len());
-                    all.extend(epoch.into_iter().flatten());
-                }
-                Err(SamplerError::TooFewClasses { .. }) => { prop_assert!(n_classes / 2 < world); return Ok(()); }
-                Err(e) => return Err(TestCaseError::fail(e.to_string())),
-            }
+            let config = SamplerConfig { rank, world_size: world, ..single };
+            let sampler = PkSampler::new(classes.clone(), config).unwrap();
+            prop_assert_eq!(sampler.batch_size(), p / world * 2);
+            prop_assert_eq!(sampler.rank_offset(), rank * p / world * 2);
+            let epoch = sampler.epoch(3);
+            steps.push(epoch.len());
+            shares.push(epoch);
         }
-        prop_assert!(counts.iter().all(|&c| c == counts[0]), "{:?}", counts);
-        prop_assert_eq!(counts[0], (n_classes / 2) / world);
-        let distinct: BTreeSet<_> = all.iter().collect();
-        prop_assert_eq!(distinct.len(), all.len(), "ranks share samples");
+        prop_assert!(steps.iter().all(|&c| c == one.batches_per_epoch()), "{:?}", steps);
+        for step in 0..one.batches_per_epoch() {
+            let joined: Vec<usize> = shares.iter().flat_map(|s| s[step].clone()).collect();
+            prop_assert_eq!(Some(joined), one.global_batch_samples(3, step));
+            prop_assert_eq!(one.batch(3, step), one.global_batch_samples(3, step));
+        }
     }
+}
+
+#[test]
+fn a_batch_that_ranks_cannot_split_evenly_is_refused() {
+    let err = PkSampler::new(
+        classes(&[4; 20]),
+        SamplerConfig {
+            classes_per_batch: 6,
+            per_class: 2,
+            world_size: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, SamplerError::Indivisible { .. }), "{err:?}");
+    assert!(err.to_string().contains("4 divides"), "{err}");
+}
+
+#[test]
+fn too_few_classes_after_dropping_small_ones_says_why_without_ranks() {
+    let err = PkSampler::new(
+        classes(&[1, 1, 8, 8]),
+        SamplerConfig {
+            classes_per_batch: 3,
+            per_class: 4,
+            small_classes: SmallClasses::Drop,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("2 classes can be sampled (2 more have fewer than 4 images")
+            && !text.contains("rank"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -196,7 +253,7 @@ fn raw_set(dir: &Path, n_classes: u32, per_class: u32, w: u16, h: u16) -> Arc<Sh
     index(
         dir,
         Encoding::Raw,
-        &written,
+        written,
         n_classes,
         per_class as usize,
         sources,
@@ -207,12 +264,12 @@ fn raw_set(dir: &Path, n_classes: u32, per_class: u32, w: u16, h: u16) -> Arc<Sh
 pub(crate) fn index(
     dir: &Path,
     encoding: Encoding,
-    written: &lifted::shard::WrittenShard,
+    written: lifted::shard::Unsealed,
     n_classes: u32,
     per_class: usize,
     sources: Vec<String>,
 ) {
-    ShardIndex {
+    let index = ShardIndex {
         format: lifted::shard::INDEX_FORMAT.to_string(),
         dataset: "test".to_string(),
         split: SplitRef {
@@ -221,13 +278,15 @@ pub(crate) fn index(
             part: "train".to_string(),
         },
         preprocess: Preprocess {
-            size: 32,
-            resize: "short-side".to_string(),
-            crop: "none".to_string(),
             encoding,
-            quality: None,
+            quality: (encoding == Encoding::Jpeg).then_some(90),
+            ..Preprocess::raw(32)
         },
-        samples: written.samples,
+        made_from: lifted::shard::MadeFrom {
+            prepared: "0".repeat(64),
+            sources: "0".repeat(64),
+        },
+        samples: written.samples(),
         classes: (1..=n_classes)
             .map(|id| ClassSummary {
                 id,
@@ -236,17 +295,15 @@ pub(crate) fn index(
             })
             .collect(),
         shards: vec![IndexShard {
-            file: written.file.clone(),
-            samples: written.samples,
-            bytes: written.bytes,
-            sha256: written.sha256.clone(),
+            file: written.file(),
+            samples: written.samples(),
+            bytes: written.bytes(),
         }],
         sources,
         rejected: vec![],
         created_by: "test".to_string(),
-    }
-    .write(dir)
-    .unwrap();
+    };
+    lifted::shard::seal_folder(dir, &index, vec![written]).unwrap();
 }
 
 fn sampler_for(set: &ShardSet, p: usize, k: usize, seed: u64) -> PkSampler {
@@ -432,7 +489,7 @@ fn centre_crop_matches_the_independent_reference() {
         index(
             dir.path(),
             Encoding::Raw,
-            &written,
+            written,
             1,
             1,
             vec!["x.png".to_string()],
@@ -482,7 +539,7 @@ fn a_sample_that_fails_to_decode_is_an_error_naming_it_in_its_batch_place() {
         sources.push(format!("img{i}.jpg"));
     }
     let written = writer.finish().unwrap();
-    index(dir.path(), Encoding::Jpeg, &written, 4, 2, sources);
+    index(dir.path(), Encoding::Jpeg, written, 4, 2, sources);
     let set = Arc::new(ShardSet::open(dir.path()).unwrap());
     let loader = Loader::new(
         set,
@@ -505,7 +562,7 @@ fn a_sample_that_fails_to_decode_is_an_error_naming_it_in_its_batch_place() {
             reason,
         }) => {
             assert_eq!(path, "img5.jpg");
-            assert!(reason.contains("Premature end"), "{reason}");
+            assert!(reason.contains("truncated JPEG"), "{reason}");
         }
         other => panic!("expected the truncated sample's error, got {other:?}"),
     }

@@ -44,6 +44,7 @@ fn options(data: &Path, out: &Path, preprocess: Preprocess, threads: usize) -> P
         strict: false,
         shard_bytes: 1 << 30,
         out: Some(out.to_path_buf()),
+        force: false,
         progress: Progress::hidden(),
     }
 }
@@ -54,13 +55,14 @@ fn raw(size: u32, resize: ResizeMode) -> Preprocess {
         resize,
         crop: CropMode::None,
         encoding: Encoding::Raw,
-        quality: 90,
+        quality: None,
     }
 }
 
 fn jpeg_settings() -> Preprocess {
     Preprocess {
         encoding: Encoding::Jpeg,
+        quality: Some(90),
         ..raw(24, ResizeMode::ShortSide)
     }
 }
@@ -224,7 +226,7 @@ fn bounding_boxes_crop_before_scaling() {
         "images/001.Black_footed_Albatross/Bird_0001_796001.jpg",
     );
     assert_eq!((sample.width, sample.height), (11, 10));
-    assert_eq!(set.index().preprocess.crop, "bbox");
+    assert_eq!(set.index().preprocess.crop, CropMode::BBox);
     // A dataset without boxes says so.
     let name = prepared_folder(dir.path(), &data);
     let mut settings = options(
@@ -236,7 +238,8 @@ fn bounding_boxes_crop_before_scaling() {
     settings.preprocess.crop = CropMode::BBox;
     let err = pack::pack(&DatasetRef::Named(name), &settings).unwrap_err();
     assert!(
-        err.to_string().contains("--crop bbox needs bounding boxes"),
+        err.to_string()
+            .contains("cropping to bounding boxes needs them"),
         "{err}"
     );
 }
@@ -261,7 +264,7 @@ fn an_image_that_breaks_after_prepare_is_listed_or_stops_a_strict_pack() {
     assert_eq!(summary.rejected.len(), 1);
     assert_eq!(summary.rejected[0].path, "d/photo2.jpg");
     assert!(
-        summary.rejected[0].reason.contains("Premature end"),
+        summary.rejected[0].reason.contains("truncated JPEG"),
         "{}",
         summary.rejected[0].reason
     );
@@ -392,7 +395,7 @@ fn pack_verify_and_inspect_through_the_command_line() {
     let output = lifted().args(["verify", shards]).output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stdout(&output).starts_with("ok: 1 shards"),
+        stdout(&output).starts_with("ok: index.json is the one the 1 shards were sealed with"),
         "{}",
         stdout(&output)
     );
@@ -410,7 +413,7 @@ fn pack_verify_and_inspect_through_the_command_line() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("preprocess  size 32, short-side, crop none, Jpeg, quality 90"),
+        stdout(&output).contains("preprocess  JPEG 32, short-side, crop none, quality 90"),
         "{}",
         stdout(&output)
     );
@@ -439,8 +442,9 @@ fn pack_verify_and_inspect_through_the_command_line() {
         .args(["pack", &name, "--data-dir", d, "--quality", "0"])
         .output()
         .unwrap();
+    assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("--quality 1 to 100"),
+        stderr(&output).contains("'--quality <QUALITY>': 0 is not in 1..=100"),
         "{}",
         stderr(&output)
     );

@@ -29,7 +29,7 @@ fn solid_set(dir: &std::path::Path) -> ShardSet {
         sources.push(format!("c{}/{i}.png", i / 5 + 1));
     }
     let written = writer.finish().unwrap();
-    crate::loader::index(dir, Encoding::Raw, &written, 4, 5, sources);
+    crate::loader::index(dir, Encoding::Raw, written, 4, 5, sources);
     ShardSet::open(dir).unwrap()
 }
 

@@ -4,6 +4,7 @@
 use lifted::shard::layout::{HEADER_LEN, Header, RECORD_LEN};
 use lifted::shard::{Encoding, ShardError, ShardView, ShardWriter};
 use proptest::prelude::*;
+use sha2::{Digest, Sha256};
 
 /// The bytes of the ```hex block in docs/FORMAT.md.
 fn spec_example() -> Vec<u8> {
@@ -39,7 +40,11 @@ fn write(encoding: Encoding, alignment: u8, samples: &[(u32, u16, u16, Vec<u8>)]
     for (i, (class, w, h, bytes)) in samples.iter().enumerate() {
         writer.push(*class, *w, *h, i as u32, bytes).unwrap();
     }
-    let written = writer.finish().unwrap();
+    let written = writer
+        .finish()
+        .unwrap()
+        .seal(Sha256::digest(b"").into())
+        .unwrap();
     let bytes = std::fs::read(dir.path().join("s.lfs")).unwrap();
     assert_eq!(written.bytes, bytes.len() as u64);
     assert!(!dir.path().join("s.lfs.tmp").exists());
@@ -52,7 +57,7 @@ fn write_raw_set(dir: &std::path::Path, samples: &[(u32, u16, u16, Vec<u8>)]) {
     for (i, (class, w, h, bytes)) in samples.iter().enumerate() {
         writer.push(*class, *w, *h, i as u32, bytes).unwrap();
     }
-    let written = writer.finish().unwrap();
+    let unsealed = writer.finish().unwrap();
     let mut class_ids: Vec<u32> = samples.iter().map(|s| s.0).collect();
     class_ids.sort_unstable();
     class_ids.dedup();
@@ -64,12 +69,10 @@ fn write_raw_set(dir: &std::path::Path, samples: &[(u32, u16, u16, Vec<u8>)]) {
             hash: "0".repeat(64),
             part: "all".to_string(),
         },
-        preprocess: lifted::shard::Preprocess {
-            size: 2,
-            resize: "short-side".to_string(),
-            crop: "none".to_string(),
-            encoding: Encoding::Raw,
-            quality: None,
+        preprocess: lifted::shard::Preprocess::raw(1),
+        made_from: lifted::shard::MadeFrom {
+            prepared: "0".repeat(64),
+            sources: "0".repeat(64),
         },
         samples: samples.len(),
         classes: class_ids
@@ -81,16 +84,15 @@ fn write_raw_set(dir: &std::path::Path, samples: &[(u32, u16, u16, Vec<u8>)]) {
             })
             .collect(),
         shards: vec![lifted::shard::IndexShard {
-            file: written.file.clone(),
+            file: unsealed.file(),
             samples: samples.len(),
-            bytes: written.bytes,
-            sha256: written.sha256.clone(),
+            bytes: unsealed.bytes(),
         }],
         sources: (0..samples.len()).map(|i| format!("{i}.png")).collect(),
         rejected: vec![],
         created_by: "test".to_string(),
     };
-    index.write(dir).unwrap();
+    lifted::shard::seal_folder(dir, &index, vec![unsealed]).unwrap();
 }
 
 fn example_samples() -> Vec<(u32, u16, u16, Vec<u8>)> {
@@ -105,8 +107,8 @@ fn reseal(bytes: &mut [u8]) {
     let class_table = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
     let tables_crc = crc32c::crc32c(&bytes[class_table..]);
     bytes[56..60].copy_from_slice(&tables_crc.to_le_bytes());
-    let header_crc = crc32c::crc32c(&bytes[..60]);
-    bytes[60..64].copy_from_slice(&header_crc.to_le_bytes());
+    let header_crc = crc32c::crc32c(&bytes[..124]);
+    bytes[124..128].copy_from_slice(&header_crc.to_le_bytes());
 }
 
 /// Where record `i`'s bytes start.
@@ -117,7 +119,7 @@ fn record_at(bytes: &[u8], i: usize) -> usize {
 #[test]
 fn spec_example_parses() {
     let bytes = spec_example();
-    assert_eq!(bytes.len(), 176);
+    assert_eq!(bytes.len(), 240);
     let view = ShardView::parse(&bytes, "example").unwrap();
     let h: &Header = view.header();
     assert_eq!(
@@ -132,8 +134,9 @@ fn spec_example_parses() {
             h.record_table_offset,
             h.file_length
         ),
-        (64, 80, 112, 176)
+        (128, 144, 176, 240)
     );
+    assert_eq!(h.index_sha256, <[u8; 32]>::from(Sha256::digest(b"")));
     let classes: Vec<(u32, u32, u32)> = view
         .classes()
         .map(|c| (c.class_id, c.first_record, c.record_count))
@@ -149,7 +152,7 @@ fn spec_example_parses() {
             r0.class_id,
             r0.source_index
         ),
-        (64, 3, 1, 1, 7, 0)
+        (128, 3, 1, 1, 7, 0)
     );
     assert_eq!(d0, [0xff, 0, 0]);
     assert_eq!(r0.crc, 0xf16188d2);
@@ -163,7 +166,7 @@ fn spec_example_parses() {
             r1.class_id,
             r1.source_index
         ),
-        (67, 6, 2, 1, 9, 1)
+        (131, 6, 2, 1, 9, 1)
     );
     assert_eq!(d1, [0, 0xff, 0, 0, 0, 0xff]);
     assert_eq!(r1.crc, 0x5a3f4178);
@@ -186,7 +189,7 @@ fn the_writer_aligns_data_to_a_page() {
 #[test]
 fn truncated_file() {
     let bytes = spec_example();
-    for cut in [0, 10, 63, 64, 100, 175] {
+    for cut in [0, 10, 127, 128, 200, 239] {
         let err = ShardView::parse(&bytes[..cut], "t.lfs").unwrap_err();
         match err {
             ShardError::Truncated {
@@ -196,7 +199,7 @@ fn truncated_file() {
             } => {
                 assert_eq!(shard, "t.lfs");
                 assert_eq!(actual, cut as u64);
-                assert_eq!(expected, if cut < HEADER_LEN { 64 } else { 176 });
+                assert_eq!(expected, if cut < HEADER_LEN { 128 } else { 240 });
             }
             other => panic!("cut at {cut}: {other:?}"),
         }
@@ -218,13 +221,14 @@ fn bad_magic() {
 #[test]
 fn unknown_version() {
     let mut bytes = spec_example();
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
     reseal(&mut bytes);
     let err = ShardView::parse(&bytes, "v.lfs").unwrap_err();
     assert!(
-        matches!(err, ShardError::UnknownVersion { version: 2, .. }),
+        matches!(err, ShardError::UnknownVersion { version: 1, .. }),
         "{err:?}"
     );
+    assert!(err.to_string().contains("pack the split again"), "{err}");
 }
 
 #[test]
@@ -238,7 +242,7 @@ fn header_checksum() {
 #[test]
 fn tables_checksum() {
     let mut bytes = spec_example();
-    bytes[0x80 + 4] ^= 1; // a byte of record 0's CRC
+    bytes[0xb0 + 20] ^= 1; // a byte of record 0's CRC
     let err = ShardView::parse(&bytes, "c.lfs").unwrap_err();
     assert!(matches!(err, ShardError::TablesChecksum { .. }), "{err:?}");
 }
@@ -257,8 +261,8 @@ fn offset_out_of_range() {
                 sample: 1,
                 offset: 1000,
                 length: 6,
-                data_start: 64,
-                data_end: 80,
+                data_start: 128,
+                data_end: 144,
                 ..
             }
         ),
@@ -277,7 +281,7 @@ fn offset_out_of_range() {
 fn overlapping_records() {
     let mut bytes = spec_example();
     let at = record_at(&bytes, 1);
-    bytes[at..at + 8].copy_from_slice(&65u64.to_le_bytes()); // sample 0 ends at 67
+    bytes[at..at + 8].copy_from_slice(&129u64.to_le_bytes()); // sample 0 ends at 131
     reseal(&mut bytes);
     let err = ShardView::parse(&bytes, "x.lfs").unwrap_err();
     assert!(
@@ -285,8 +289,8 @@ fn overlapping_records() {
             err,
             ShardError::Overlap {
                 sample: 1,
-                offset: 65,
-                previous_end: 67,
+                offset: 129,
+                previous_end: 131,
                 ..
             }
         ),
@@ -298,7 +302,7 @@ fn overlapping_records() {
 fn a_hole_between_records() {
     let mut bytes = spec_example();
     let at = record_at(&bytes, 1);
-    bytes[at..at + 8].copy_from_slice(&68u64.to_le_bytes());
+    bytes[at..at + 8].copy_from_slice(&132u64.to_le_bytes());
     bytes[at + 8..at + 12].copy_from_slice(&5u32.to_le_bytes());
     reseal(&mut bytes);
     let err = ShardView::parse(&bytes, "x.lfs").unwrap_err();
@@ -307,8 +311,8 @@ fn a_hole_between_records() {
             err,
             ShardError::Hole {
                 sample: 1,
-                offset: 68,
-                previous_end: 67,
+                offset: 132,
+                previous_end: 131,
                 ..
             }
         ),
@@ -324,7 +328,7 @@ fn sample_crc_mismatch() {
     write_raw_set(dir.path(), &example_samples());
     let path = dir.path().join("shard-00000.lfs");
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[68] ^= 0x10; // a byte of sample 1
+    bytes[132] ^= 0x10; // a byte of sample 1
     std::fs::write(&path, &bytes).unwrap();
     let set = lifted::shard::ShardSet::open(dir.path()).unwrap();
     assert_eq!(set.sample(0).unwrap().bytes, [0xff, 0, 0]);
@@ -352,7 +356,7 @@ fn class_table_and_record_rules() {
     );
     // Classes out of order.
     let mut bytes = spec_example();
-    bytes[0x60..0x64].copy_from_slice(&3u32.to_le_bytes());
+    bytes[0xa0..0xa4].copy_from_slice(&3u32.to_le_bytes());
     reseal(&mut bytes);
     let err = ShardView::parse(&bytes, "k.lfs").unwrap_err();
     assert!(
@@ -371,11 +375,11 @@ fn class_table_and_record_rules() {
     );
     // Non-zero padding between the data and the class table.
     let mut bytes = spec_example();
-    bytes[0x4c] = 1;
+    bytes[0x8c] = 1;
     reseal(&mut bytes);
     let err = ShardView::parse(&bytes, "p.lfs").unwrap_err();
     assert!(
-        matches!(err, ShardError::NonZeroPadding { offset: 73, .. }),
+        matches!(err, ShardError::NonZeroPadding { offset: 137, .. }),
         "{err:?}"
     );
     // A sample count that does not fit the file.

@@ -4,12 +4,14 @@
     python3 tools/read_shards.py data/cub200/shards/canonical-train-jpeg256 [--sample N] [--out x.png]
     python3 tools/read_shards.py --selftest      # parses the example in docs/FORMAT.md
 
-Follows docs/FORMAT.md: maps each shard, checks the magic, version and both CRCs, reads the
-header, class table and record table as numpy structured arrays, and returns one sample's bytes
-(checked against its CRC). JPEG samples are decoded with Pillow if it is installed; raw samples
-become an (H, W, 3) uint8 array. Needs numpy (Pillow optional).
+Follows docs/FORMAT.md (version 2): maps each shard, checks the magic, version and both CRCs,
+checks that every shard was sealed with this folder's index.json (its SHA-256 is in each header),
+reads the header, class table and record table as numpy structured arrays, and returns one
+sample's bytes (checked against its CRC). JPEG samples are decoded with Pillow if it is installed;
+raw samples become an (H, W, 3) uint8 array. Needs numpy (Pillow optional).
 """
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -20,11 +22,12 @@ import numpy as np
 HEADER = np.dtype([("magic", "S8"), ("version", "<u2"), ("encoding", "u1"), ("alignment", "u1"),
                    ("shard_index", "<u4"), ("sample_count", "<u4"), ("class_count", "<u4"),
                    ("data_offset", "<u8"), ("class_table_offset", "<u8"), ("record_table_offset", "<u8"),
-                   ("file_length", "<u8"), ("tables_crc", "<u4"), ("header_crc", "<u4")])
+                   ("file_length", "<u8"), ("tables_crc", "<u4"), ("index_sha256", "S32"),
+                   ("reserved", "S32"), ("header_crc", "<u4")])
 CLASS = np.dtype([("class_id", "<u4"), ("first_record", "<u4"), ("record_count", "<u4"), ("reserved", "<u4")])
 RECORD = np.dtype([("offset", "<u8"), ("length", "<u4"), ("width", "<u2"), ("height", "<u2"),
                    ("class_id", "<u4"), ("crc", "<u4"), ("source_index", "<u4"), ("reserved", "<u4")])
-assert HEADER.itemsize == 64 and CLASS.itemsize == 16 and RECORD.itemsize == 32
+assert HEADER.itemsize == 128 and CLASS.itemsize == 16 and RECORD.itemsize == 32
 
 _TABLE = []
 for n in range(256):
@@ -45,14 +48,14 @@ class Shard:
     """One shard file, mapped read-only and checked."""
 
     def __init__(self, data: np.ndarray, name: str):
-        if len(data) < 64:
+        if len(data) < 128:
             raise ValueError(f"{name}: truncated ({len(data)} bytes)")
-        h = data[:64].view(HEADER)[0]
+        h = data[:128].view(HEADER)[0]
         if h["magic"] != b"LFTSHARD":
             raise ValueError(f"{name}: not a lifted shard")
-        if h["version"] != 1:
-            raise ValueError(f"{name}: format version {h['version']} is not 1")
-        if crc32c(data[:60]) != h["header_crc"]:
+        if h["version"] != 2:
+            raise ValueError(f"{name}: format version {h['version']} is not 2")
+        if crc32c(data[:124]) != h["header_crc"]:
             raise ValueError(f"{name}: header checksum mismatch")
         if h["file_length"] != len(data):
             raise ValueError(f"{name}: {len(data)} bytes, the header says {h['file_length']}")
@@ -77,9 +80,15 @@ class Shard:
 
 
 def open_folder(folder: Path):
-    index = json.loads((folder / "index.json").read_text())
-    assert index["format"] == "lifted-shards/1", index["format"]
+    raw = (folder / "index.json").read_bytes()
+    index = json.loads(raw)
+    assert index["format"] == "lifted-shards/2", index["format"]
+    digest = hashlib.sha256(raw).digest()
     shards = [Shard(np.memmap(folder / s["file"], dtype=np.uint8, mode="r"), s["file"]) for s in index["shards"]]
+    for shard in shards:
+        # NumPy's S32 drops trailing zero bytes; compare the raw header bytes instead.
+        if bytes(shard.data[60:92]) != digest:
+            raise ValueError(f"{shard.name}: sealed with another index.json (edited after packing?)")
     return index, shards
 
 
@@ -109,6 +118,7 @@ def selftest():
     shard = Shard(np.frombuffer(data, np.uint8), "example")
     assert [tuple(c)[:3] for c in shard.classes] == [(7, 0, 1), (9, 1, 1)]
     assert shard.sample_bytes(0) == b"\xff\x00\x00" and shard.sample_bytes(1) == b"\x00\xff\x00\x00\x00\xff"
+    assert bytes(data[60:92]) == hashlib.sha256(b"").digest(), "sealed with the SHA-256 of an empty file"
     print("docs/FORMAT.md example: ok (2 samples, classes 7 and 9, CRCs match)")
 
 

@@ -33,12 +33,25 @@ pub enum ArchiveError {
     /// The archive is damaged or cut short.
     #[error(
         "{archive} is truncated or corrupt ({detail}); delete it and download it again, or \
-         check the copy you passed with --archive"
+         check the copy you gave"
     )]
     Corrupt {
         /// The archive.
         archive: PathBuf,
         /// What the reader found.
+        detail: String,
+    },
+    /// The archive can be read in more than one way (two entries with one name or one body,
+    /// local headers that disagree with the central directory, entries the directory does not
+    /// list); which file a tool extracts would depend on the tool.
+    #[error(
+        "refusing to extract {archive}: it is ambiguous ({detail}); this is not a genuine copy \
+         of the dataset"
+    )]
+    Ambiguous {
+        /// The archive.
+        archive: PathBuf,
+        /// What is ambiguous.
         detail: String,
     },
     /// An entry would land outside the extraction folder.
@@ -187,6 +200,8 @@ pub(crate) struct Sink<'a> {
     budget: &'a mut Budget,
     report: ExtractReport,
     links: Vec<PendingLink>,
+    /// Paths of the files written so far, to refuse a second entry with the same path.
+    written: std::collections::HashSet<PathBuf>,
 }
 
 impl<'a> Sink<'a> {
@@ -197,6 +212,15 @@ impl<'a> Sink<'a> {
             budget,
             report: ExtractReport::default(),
             links: Vec::new(),
+            written: std::collections::HashSet::new(),
+        }
+    }
+
+    /// A [`ArchiveError::Ambiguous`] for this archive.
+    pub(crate) fn ambiguous(&self, detail: impl std::fmt::Display) -> ArchiveError {
+        ArchiveError::Ambiguous {
+            archive: self.archive.to_path_buf(),
+            detail: detail.to_string(),
         }
     }
 
@@ -292,8 +316,14 @@ impl<'a> Sink<'a> {
         let Some(rel) = self.admit(raw)? else {
             return Ok(());
         };
-        let limits = self.budget.limits;
         let entry_name = || String::from_utf8_lossy(raw).into_owned();
+        if !self.written.insert(rel.clone()) {
+            return Err(self.ambiguous(format!(
+                "two entries extract to `{}`, and only one of them can be the dataset's",
+                rel.display()
+            )));
+        }
+        let limits = self.budget.limits;
         if declared.is_some_and(|size| size > limits.max_entry_bytes) {
             return Err(ArchiveError::EntryTooLarge {
                 archive: self.archive.to_path_buf(),

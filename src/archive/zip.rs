@@ -16,6 +16,16 @@ pub(super) fn extract(
     let file = File::open(archive_path).map_err(|e| sink.corrupt(e))?;
     let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| sink.corrupt(e))?;
     sink.expect_entries(archive.len() as u64)?;
+    // Duplicate names, entries sharing their data, local headers that contradict the central
+    // directory, and local entries it does not list (as in a zip of more than 65,535 entries
+    // whose end record, without ZIP64, counts only some of them) are all refused here.
+    archive.validate_header_consistency().map_err(|e| {
+        if e.to_string().contains("inconsistency") {
+            sink.ambiguous(e)
+        } else {
+            sink.corrupt(e)
+        }
+    })?;
     let name = archive_path
         .file_name()
         .unwrap_or_default()

@@ -120,6 +120,13 @@ pub fn read_mat(root: &Path, mat_path: &Path) -> Result<Catalog, CatalogError> {
             )));
         }
         let (x1, y1, x2, y2) = (number(1)?, number(2)?, number(3)?, number(4)?);
+        if let Some(f) = (1..=4).find(|&f| ![x1, y1, x2, y2][f - 1].is_finite()) {
+            return Err(bad(format!(
+                "{} is {}, not a finite pixel coordinate",
+                which(f),
+                [x1, y1, x2, y2][f - 1]
+            )));
+        }
         if x2 < x1 || y2 < y1 {
             return Err(bad(format!(
                 "annotations({}) has an inverted box ({x1}, {y1})-({x2}, {y2})",

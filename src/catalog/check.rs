@@ -1,6 +1,7 @@
-//! Checking a catalogue against the disk: every listed image must exist and decode completely
-//! (JPEG or PNG, strict: a truncated file is unreadable), and image files that no annotation
-//! lists are reported.
+//! Checking a catalogue against the disk: every listed image must exist and decode as Pillow
+//! decodes it (by content: JPEG, PNG, GIF, BMP or WebP; a truncated file is unreadable; a
+//! damaged JPEG that Pillow reads is kept and its warning recorded), and image files that no
+//! annotation lists are reported.
 //!
 //! Decoding is done in parallel (a few milliseconds per photo per core), so a damaged image is
 //! reported by `prepare-data` rather than found later. Unlisted files are looked for only in
@@ -15,7 +16,9 @@ use serde::Serialize;
 
 use super::Catalog;
 use super::generic::is_image_name;
-use crate::imageio::decode_rgb8;
+use crate::fsutil;
+use crate::imageio::decode_checked;
+use crate::limits::MAX_IMAGE_FILE_BYTES;
 use crate::progress::Progress;
 
 /// What [`check_images`] found; paths are relative to the catalogue root.
@@ -27,6 +30,8 @@ pub struct ImageCheck {
     pub unreadable: Vec<(String, String)>,
     /// Paths listed more than once.
     pub duplicates: Vec<String>,
+    /// Listed images that decode with warnings Pillow also accepts, with the warning.
+    pub warned: Vec<(String, String)>,
     /// Image files on disk, next to listed ones, that no annotation lists.
     pub unlisted: Vec<String>,
 }
@@ -41,7 +46,7 @@ impl ImageCheck {
 /// Checks every image of `catalog` on disk.
 pub fn check_images(catalog: &Catalog, progress: Progress) -> ImageCheck {
     let bar = progress.items(catalog.images.len() as u64, "checking images");
-    let results: Vec<Option<Result<(), String>>> = catalog
+    let results: Vec<Option<Result<Option<String>, String>>> = catalog
         .images
         .par_iter()
         .map(|image| {
@@ -57,7 +62,8 @@ pub fn check_images(catalog: &Catalog, progress: Progress) -> ImageCheck {
         match outcome {
             None => check.missing.push(image.path.clone()),
             Some(Err(reason)) => check.unreadable.push((image.path.clone(), reason)),
-            Some(Ok(())) => {}
+            Some(Ok(Some(warning))) => check.warned.push((image.path.clone(), warning)),
+            Some(Ok(None)) => {}
         }
     }
     let mut seen = HashSet::new();
@@ -72,11 +78,17 @@ pub fn check_images(catalog: &Catalog, progress: Progress) -> ImageCheck {
     check
 }
 
-/// `None` if the file does not exist, else whether it decodes.
-fn decode(path: &Path) -> Option<Result<(), String>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Some(decode_rgb8(&bytes).map(drop).map_err(|e| e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+/// `None` if the file does not exist, else whether it decodes (with the warning of a damaged
+/// but readable JPEG). A FIFO or device named like an image is refused without reading it, so
+/// the check cannot hang.
+fn decode(path: &Path) -> Option<Result<Option<String>, String>> {
+    match fsutil::read_regular(path, MAX_IMAGE_FILE_BYTES) {
+        Ok(bytes) => Some(
+            decode_checked(&bytes)
+                .map(|(_, warning)| warning)
+                .map_err(|e| e.to_string()),
+        ),
+        Err(fsutil::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(Err(e.to_string())),
     }
 }

@@ -53,62 +53,169 @@ pub fn name_for(path: &Path) -> String {
 }
 
 /// Reads an image folder with one sub-folder per class.
+///
+/// Symbolic links are followed when they lead to a place inside `root` (a class folder linked
+/// from elsewhere in the dataset counts as a class); one that leads outside is an error, as is
+/// a file or folder name that is not valid UTF-8 (catalogues store paths as text).
 pub fn read_folder(root: &Path) -> Result<Catalog, CatalogError> {
     let read_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| CatalogError::Read { path, source }
     };
+    let real_root = root.canonicalize().map_err(read_err(root))?;
+    let mut walk = Walk {
+        root,
+        real_root: &real_root,
+        visited: std::collections::HashSet::from([real_root.clone()]),
+        ignored: 0,
+        undecodable: Vec::new(),
+    };
     let mut class_dirs: Vec<(String, PathBuf)> = Vec::new();
-    let mut ignored = 0usize;
     for entry in std::fs::read_dir(root).map_err(read_err(root))? {
         let entry = entry.map_err(read_err(root))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = walk.name_of(&entry) else {
+            continue;
+        };
         if name.starts_with('.') {
             continue;
         }
-        if entry.file_type().map_err(read_err(&entry.path()))?.is_dir() {
-            class_dirs.push((name, entry.path()));
-        } else {
-            ignored += 1;
+        match walk.kind(&entry.path())? {
+            Kind::Dir => class_dirs.push((name, entry.path())),
+            Kind::Other => walk.ignored += 1,
         }
     }
     class_dirs.sort();
     let mut labelled: Vec<(String, String)> = Vec::new();
     for (class, dir) in &class_dirs {
         let mut files = Vec::new();
-        walk(dir, &mut files, &mut ignored).map_err(read_err(dir))?;
+        walk.collect(dir, &mut files)?;
         files.sort();
         for file in files {
             let rel = file.strip_prefix(root).unwrap_or(&file);
             labelled.push((rel.to_string_lossy().replace('\\', "/"), class.clone()));
         }
     }
+    if !walk.undecodable.is_empty() {
+        walk.undecodable.sort();
+        return Err(CatalogError::UndecodableNames {
+            root: root.to_path_buf(),
+            names: walk.undecodable,
+        });
+    }
     let mut catalog = from_labels(root, labelled, &root.display().to_string())?;
-    if ignored > 0 {
+    if walk.ignored > 0 {
         catalog.notes.push(format!(
-            "ignored {ignored} files that are not .jpg/.jpeg/.png or not inside a class folder"
+            "ignored {} files that are not .jpg/.jpeg/.png or not inside a class folder",
+            walk.ignored
         ));
     }
     Ok(catalog)
 }
 
-/// Collects image files below `dir`, counting the other files.
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, ignored: &mut usize) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            walk(&path, files, ignored)?;
-        } else if is_image_name(&path) {
-            files.push(path);
-        } else {
-            *ignored += 1;
+/// What an entry is, once links are followed.
+enum Kind {
+    Dir,
+    Other,
+}
+
+/// The state of a folder walk.
+struct Walk<'a> {
+    root: &'a Path,
+    real_root: &'a Path,
+    /// Folders already walked (by real path), so a link loop is walked once.
+    visited: std::collections::HashSet<PathBuf>,
+    ignored: usize,
+    /// Names that are not UTF-8, escaped, relative to the root.
+    undecodable: Vec<String>,
+}
+
+impl Walk<'_> {
+    /// The entry's name as text, or `None` (recorded) if it is not UTF-8.
+    fn name_of(&mut self, entry: &std::fs::DirEntry) -> Option<String> {
+        match entry.file_name().into_string() {
+            Ok(name) => Some(name),
+            Err(_) => {
+                let path = entry.path();
+                let rel = path.strip_prefix(self.root).unwrap_or(&path);
+                self.undecodable.push(escaped(rel));
+                None
+            }
         }
     }
-    Ok(())
+
+    /// Whether `path` is (or links to) a folder; a link leading outside the root is an error.
+    fn kind(&self, path: &Path) -> Result<Kind, CatalogError> {
+        let meta = std::fs::symlink_metadata(path).map_err(|source| CatalogError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if meta.file_type().is_symlink() {
+            let target = path.canonicalize().map_err(|source| CatalogError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if !target.starts_with(self.real_root) {
+                return Err(CatalogError::LinkOutside {
+                    link: path.to_path_buf(),
+                    target,
+                });
+            }
+            return Ok(if target.is_dir() { Kind::Dir } else { Kind::Other });
+        }
+        Ok(if meta.is_dir() { Kind::Dir } else { Kind::Other })
+    }
+
+    /// Collects image files below `dir` (following links inside the root), counting the
+    /// other files.
+    fn collect(&mut self, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
+        let read_err = |source| CatalogError::Read {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let real = dir.canonicalize().map_err(read_err)?;
+        if !self.visited.insert(real) && dir != self.root {
+            return Ok(());
+        }
+        for entry in std::fs::read_dir(dir).map_err(read_err)? {
+            let entry = entry.map_err(|source| CatalogError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let Some(name) = self.name_of(&entry) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            match self.kind(&path)? {
+                Kind::Dir => self.collect(&path, files)?,
+                Kind::Other if is_image_name(&path) => files.push(path),
+                Kind::Other => self.ignored += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A path as text, with every byte that is not UTF-8 written as `\xNN`.
+pub fn escaped(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut text = String::new();
+        for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+            text.push_str(chunk.valid());
+            for byte in chunk.invalid() {
+                text.push_str(&format!("\\x{byte:02x}"));
+            }
+        }
+        text
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned()
+    }
 }
 
 /// Reads a CSV catalogue (see the module documentation for its columns).
@@ -117,22 +224,22 @@ pub fn read_csv(csv_path: &Path) -> Result<Catalog, CatalogError> {
         path: csv_path.to_path_buf(),
         source,
     };
-    let file = match std::fs::File::open(csv_path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let bytes = match crate::fsutil::read_regular(csv_path, crate::limits::MAX_IMAGE_FILE_BYTES) {
+        Ok(bytes) => bytes,
+        Err(crate::fsutil::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(CatalogError::MissingFile {
                 path: csv_path.to_path_buf(),
             });
         }
-        Err(source) => {
+        Err(e) => {
             return Err(CatalogError::Read {
                 path: csv_path.to_path_buf(),
-                source,
+                source: e.into_io(),
             });
         }
     };
     let root = csv_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut reader = csv::Reader::from_reader(file);
+    let mut reader = csv::Reader::from_reader(&bytes[..]);
     let headers = reader.headers().map_err(csv_err)?.clone();
     let find = |name: &str| headers.iter().position(|h| h.trim() == name);
     let malformed = |line: usize, reason: String| CatalogError::Malformed {

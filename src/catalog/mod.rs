@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use check::{ImageCheck, check_images};
-pub use stored::{read_catalog_csv, write_catalog_csv};
+pub use stored::{parse_catalog_csv, read_catalog_csv, render_catalog_csv, write_catalog_csv};
 
 use crate::manifest::CatalogFormat;
 
@@ -91,6 +91,32 @@ pub enum CatalogError {
         /// The underlying error.
         #[source]
         source: csv::Error,
+    },
+    /// File or folder names that are not valid UTF-8.
+    #[error(
+        "{} file or folder names under {} are not valid UTF-8 (shown with \\xNN for the bytes \
+         that are not): {}; catalogues store paths as text, so rename them (for example with \
+         `convmv -f latin1 -t utf8`)",
+        .names.len(),
+        .root.display(),
+        .names.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+    )]
+    UndecodableNames {
+        /// The dataset folder.
+        root: PathBuf,
+        /// The names, escaped, relative to the root.
+        names: Vec<String>,
+    },
+    /// A symbolic link leads outside the dataset folder.
+    #[error(
+        "{} links to {}, outside the dataset folder; copy what it links to into the folder, or \
+         remove the link", .link.display(), .target.display()
+    )]
+    LinkOutside {
+        /// The link.
+        link: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
     },
     /// The catalogue lists no image.
     #[error("{path}: no images found; {hint}")]

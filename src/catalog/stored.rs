@@ -26,6 +26,16 @@ struct Row {
 
 /// Writes `catalog.csv` atomically.
 pub fn write_catalog_csv(catalog: &Catalog, path: &Path) -> Result<(), CatalogError> {
+    let bytes = render_catalog_csv(catalog)?;
+    fsutil::write_atomic(path, &bytes).map_err(|source| CatalogError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The bytes of `catalog.csv`.
+pub fn render_catalog_csv(catalog: &Catalog) -> Result<Vec<u8>, CatalogError> {
+    let path = Path::new("catalog.csv");
     let names = catalog.class_names();
     let mut writer = csv::Writer::from_writer(Vec::new());
     let csv_err = |source| CatalogError::Csv {
@@ -51,23 +61,33 @@ pub fn write_catalog_csv(catalog: &Catalog, path: &Path) -> Result<(), CatalogEr
             })
             .map_err(csv_err)?;
     }
-    let bytes = writer.into_inner().map_err(|e| CatalogError::Write {
+    writer.into_inner().map_err(|e| CatalogError::Write {
         path: path.to_path_buf(),
         source: e.into_error(),
-    })?;
-    fsutil::write_atomic(path, &bytes).map_err(|source| CatalogError::Write {
-        path: path.to_path_buf(),
-        source,
     })
 }
 
 /// Reads a `catalog.csv` written by [`write_catalog_csv`].
 pub fn read_catalog_csv(path: &Path, dataset: &str, root: &Path) -> Result<Catalog, CatalogError> {
+    let bytes = std::fs::read(path).map_err(|source| CatalogError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_catalog_csv(&bytes, path, dataset, root)
+}
+
+/// Parses the bytes of a `catalog.csv` (read from `path`, named in errors).
+pub fn parse_catalog_csv(
+    bytes: &[u8],
+    path: &Path,
+    dataset: &str,
+    root: &Path,
+) -> Result<Catalog, CatalogError> {
     let csv_err = |source| CatalogError::Csv {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = csv::Reader::from_path(path).map_err(csv_err)?;
+    let mut reader = csv::Reader::from_reader(crate::fsutil::strip_bom_bytes(bytes));
     let mut classes = BTreeMap::new();
     let mut images = Vec::new();
     for row in reader.deserialize::<Row>() {

@@ -17,7 +17,8 @@ impl TextFile {
         match std::fs::read(path) {
             Ok(bytes) => Ok(TextFile {
                 path: path.to_path_buf(),
-                content: String::from_utf8_lossy(&bytes).into_owned(),
+                content: String::from_utf8_lossy(crate::fsutil::strip_bom_bytes(&bytes))
+                    .into_owned(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CatalogError::MissingFile {
                 path: path.to_path_buf(),

@@ -9,7 +9,7 @@
 //! - **Pairwise F1** (the original evaluation code): over pairs of samples, TP = Σ C(nᵢⱼ, 2),
 //!   TP + FP = Σ C(aᵢ, 2), TP + FN = Σ C(bⱼ, 2), F1 = 2PR / (P + R).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -27,9 +27,11 @@ pub struct ClusteringScores {
 /// Scores a clustering against the classes.
 pub fn scores(clusters: &[u32], labels: &[i64]) -> ClusteringScores {
     let n = labels.len() as f64;
-    let mut joint: HashMap<(u32, i64), usize> = HashMap::new();
-    let mut a: HashMap<u32, usize> = HashMap::new();
-    let mut b: HashMap<i64, usize> = HashMap::new();
+    // Ordered maps: every sum below runs in the same order on every run, so the results are
+    // the same to the last digit.
+    let mut joint: BTreeMap<(u32, i64), usize> = BTreeMap::new();
+    let mut a: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut b: BTreeMap<i64, usize> = BTreeMap::new();
     for (&c, &l) in clusters.iter().zip(labels) {
         *joint.entry((c, l)).or_insert(0) += 1;
         *a.entry(c).or_insert(0) += 1;

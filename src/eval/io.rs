@@ -6,19 +6,28 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::EvalError;
+use super::npy::Npy;
 
-/// Reads an N×D embedding matrix from a `.npy` file.
+/// Reads an N×D embedding matrix (float32 or float64) from a `.npy` file.
+///
+/// # Errors
+/// [`EvalError::Input`] when the file is not a `.npy` file, its header does not match its size,
+/// it is not 2-D with D ≥ 1 and N ≥ 1, or its values are not floats; [`EvalError::Io`] when it
+/// cannot be read.
 pub fn read_embeddings(path: &Path) -> Result<Tensor, EvalError> {
-    let tensor = Tensor::read_npy(path)
-        .map_err(|e| EvalError::Input(format!("cannot read {} as .npy: {e}", path.display())))?;
-    if tensor.rank() != 2 {
-        return Err(EvalError::Input(format!(
-            "{} holds an array of shape {:?}; embeddings must be N×D",
-            path.display(),
-            tensor.dims()
-        )));
-    }
-    Ok(tensor.to_dtype(DType::F32)?)
+    let npy = Npy::read(path)?;
+    let (n, d) = match *npy.shape() {
+        [n, d] if n > 0 && d > 0 => (n, d),
+        _ => {
+            return Err(EvalError::Input(format!(
+                "{} holds an array of shape {:?}; embeddings must be N×D with N and D at least 1",
+                path.display(),
+                npy.shape()
+            )));
+        }
+    };
+    let values = npy.to_f32(path)?;
+    Ok(Tensor::from_vec(values, (n, d), &Device::Cpu)?)
 }
 
 /// Reads N integer labels from a `.npy` file or a CSV file.
@@ -27,24 +36,16 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, EvalError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if is_npy {
-        let tensor = Tensor::read_npy(path).map_err(|e| {
-            EvalError::Input(format!("cannot read {} as .npy: {e}", path.display()))
-        })?;
-        let flat = tensor.flatten_all()?;
-        if !flat.dtype().is_int() && flat.dtype() != DType::U8 {
-            return Err(EvalError::Input(format!(
-                "{} holds {:?} values; labels must be integers",
-                path.display(),
-                flat.dtype()
-            )));
-        }
-        return Ok(flat.to_dtype(DType::I64)?.to_vec1::<i64>()?);
+        return Npy::read(path)?.to_i64(path);
     }
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+    let mut lines = crate::fsutil::strip_bom(&text)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .peekable();
     let mut column = 0;
     if let Some(first) = lines.peek()
         && first.split(',').any(|c| c.trim().parse::<i64>().is_err())

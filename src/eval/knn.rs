@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub enum Metric {
     /// Euclidean distance ‖a − b‖.
     Euclidean,
-    /// Cosine distance 1 − a·b / (‖a‖‖b‖).
+    /// Cosine distance 1 − a·b / (‖a‖‖b‖), with a zero row at distance 1 from every row.
     Cosine,
 }
 
@@ -76,20 +76,32 @@ impl PartialOrd for Candidate {
 
 /// The `k` nearest neighbours of each row of `x` (N×D, any float dtype, any device) among the
 /// other rows, processing `block` query rows at a time.
+///
+/// Euclidean: the rows are first centred (their mean subtracted, which changes no distance), so
+/// the ranking key ‖r‖² − 2 q·r does not lose its digits to a large common offset, as real
+/// features (post-ReLU pooling, heads without normalisation) carry. Cosine: rows are scaled to
+/// unit length and ranked by −q·r; a row of zeros has similarity 0 to every row (distance 1), as
+/// scikit-learn and pytorch-metric-learning define it.
 pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::Result<Neighbours> {
     let x = x.to_dtype(DType::F32)?;
     let n = x.dim(0)?;
     let k = k.min(n.saturating_sub(1));
     let x = match metric {
-        Metric::Euclidean => x,
-        Metric::Cosine => x.broadcast_div(
-            &x.sqr()?
-                .sum_keepdim(D::Minus1)?
-                .sqrt()?
-                .clamp(1e-12, f64::MAX)?,
-        )?,
+        Metric::Euclidean => x.broadcast_sub(&x.mean_keepdim(0)?)?,
+        Metric::Cosine => {
+            let norms = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
+            // A zero row stays zero (0 / 1 = 0): similarity 0 to everything.
+            let safe = norms
+                .eq(0.0)?
+                .where_cond(&norms.ones_like()?, &norms)?;
+            x.broadcast_div(&safe)?
+        }
     };
-    let norms: Vec<f32> = x.sqr()?.sum_keepdim(D::Minus1)?.flatten_all()?.to_vec1()?;
+    let norms: Vec<f32> = match metric {
+        Metric::Euclidean => x.sqr()?.sum_keepdim(D::Minus1)?.flatten_all()?.to_vec1()?,
+        // Ranking by −q·r: the key needs no norm term.
+        Metric::Cosine => vec![0.0; n],
+    };
     let xt = x.t()?;
     let mut indices = vec![0u32; n * k];
     let mut distances = vec![0f32; n * k];
@@ -104,8 +116,8 @@ pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::R
     for start in (0..n).step_by(block) {
         let rows = block.min(n - start);
         // Only the dot products come from the matrix product; the ranking key
-        // ‖r‖² − 2 q·r (‖q‖² is the same along a row) is formed during the scan, so no
-        // further block-sized tensors are made. For cosine the rows are unit vectors.
+        // ‖r‖² − 2 q·r (‖q‖² is the same along a row; the norm term is 0 for cosine) is formed
+        // during the scan, so no further block-sized tensors are made.
         let dots = x.narrow(0, start, rows)?.matmul(&xt)?;
         let out_idx = &mut indices[start * k..(start + rows) * k];
         let out_dist = &mut distances[start * k..(start + rows) * k];
@@ -119,11 +131,10 @@ pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::R
                     let best = top_k(&dots[r * n..(r + 1) * n], &norms, query, k);
                     for (slot, c) in best.into_iter().enumerate() {
                         idx[slot] = c.index;
-                        let squared = (c.distance + norms[query]).max(0.0);
                         dist[slot] = match metric {
-                            Metric::Euclidean => squared.sqrt(),
-                            // ‖a − b‖² = 2 − 2 cos for unit vectors.
-                            Metric::Cosine => squared / 2.0,
+                            Metric::Euclidean => (c.distance + norms[query]).max(0.0).sqrt(),
+                            // key = −2 cos, so the distance 1 − cos is 1 + key / 2.
+                            Metric::Cosine => 1.0 + c.distance / 2.0,
                         };
                     }
                 });

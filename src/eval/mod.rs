@@ -15,6 +15,7 @@ pub mod clustering;
 pub mod io;
 pub mod kmeans;
 pub mod knn;
+mod npy;
 pub mod retrieval;
 
 use std::fmt;
@@ -188,12 +189,29 @@ pub fn evaluate_with_neighbours(
     labels: &[i64],
     options: &EvalOptions,
 ) -> Result<(EvalReport, Neighbours), EvalError> {
-    let (n, _) = embeddings.dims2().map_err(|_| {
+    let (n, d) = embeddings.dims2().map_err(|_| {
         EvalError::Input(format!(
             "embeddings must be N×D, got {:?}",
             embeddings.dims()
         ))
     })?;
+    if d == 0 {
+        return Err(EvalError::Input(
+            "the embeddings have 0 dimensions (an N×0 array)".to_string(),
+        ));
+    }
+    if let Some(k) = options.recall_at.iter().find(|&&k| k == 0) {
+        return Err(EvalError::Input(format!(
+            "Recall@K needs K of at least 1, not {k}"
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let recall_at: Vec<usize> = options
+        .recall_at
+        .iter()
+        .copied()
+        .filter(|k| seen.insert(*k))
+        .collect();
     if n != labels.len() {
         return Err(EvalError::Input(format!(
             "{n} embeddings but {} labels",
@@ -216,9 +234,15 @@ pub fn evaluate_with_neighbours(
             "the embeddings contain NaN or infinite values".to_string(),
         ));
     }
-    let k = retrieval::neighbours_needed(labels, &options.recall_at);
+    let k = retrieval::neighbours_needed(labels, &recall_at);
     let neighbours = knn(embeddings, k, options.metric, options.block)?;
-    let retrieval = retrieval::retrieval(&neighbours, labels, &options.recall_at);
+    let retrieval = retrieval::retrieval(&neighbours, labels, &recall_at);
+    if retrieval.queries == 0 {
+        return Err(EvalError::Input(format!(
+            "none of the {n} samples has another sample of its class, so no retrieval metric has \
+             a query to average (each class needs at least 2 samples)"
+        )));
+    }
     let classes = labels
         .iter()
         .collect::<std::collections::BTreeSet<_>>()

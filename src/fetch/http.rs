@@ -197,8 +197,20 @@ fn receive(
                 return Err(AttemptError::Interrupted { received, source });
             }
         };
-        out.write_all(&buf[..n]).map_err(local)?;
         received += n as u64;
+        if let Some(expected) = file.size
+            && have + received > expected
+        {
+            // A body without (or with a false) Content-Length that runs past the manifest's
+            // size is not the file: stop at once instead of writing on.
+            drop(out);
+            truncate(part).map_err(local)?;
+            return Err(AttemptError::WrongSize {
+                expected,
+                actual: have + received,
+            });
+        }
+        out.write_all(&buf[..n]).map_err(local)?;
         bar.inc(n as u64);
     }
     out.sync_all().map_err(local)?;

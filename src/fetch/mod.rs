@@ -23,6 +23,11 @@ use crate::fsutil;
 use crate::manifest::{SourceFile, SourceScheme};
 use crate::progress::Progress;
 
+/// The longest wait between two attempts at one source.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Most retries per source.
+pub const MAX_RETRIES: u32 = 20;
+
 /// Network settings for downloads.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
@@ -59,6 +64,7 @@ pub struct Fetched {
     /// The manifest's file name.
     pub name: String,
     /// Where the file is.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub path: PathBuf,
     /// Where it came from: a URL, `--archive`, or `downloads/` (an earlier run).
     pub origin: String,
@@ -110,7 +116,7 @@ pub enum FetchError {
     #[error(
         "{path} does not match the manifest entry for {name}: {}\n\
          Consider deleting it and downloading it again (prepare-data downloads a missing file \
-         itself); or, if you trust this copy, pass --allow-unverified to use it anyway.",
+         itself); or, if you trust this copy, accept it unverified (recorded as a warning).",
         join_mismatches(.mismatches)
     )]
     Rejected {
@@ -123,8 +129,8 @@ pub enum FetchError {
     },
     /// The manifest has no hash for this file, so it cannot be verified.
     #[error(
-        "the manifest publishes no hash for {name}, so {path} cannot be verified; pass \
-         --allow-unverified to use it anyway"
+        "the manifest publishes no hash for {name}, so {path} cannot be verified; it can only \
+         be accepted unverified (recorded as a warning)"
     )]
     NoChecksum {
         /// The manifest's file name.
@@ -141,6 +147,9 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    /// Network settings that cannot work.
+    #[error("{0}")]
+    Options(String),
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client")]
     Client(#[source] reqwest::Error),
@@ -166,7 +175,7 @@ fn all_failed_message(
     }
     text.push_str(&format!(
         "\nDownload {file} by hand (from any source above, with a browser or an FTP client), \
-         then pass it with --archive PATH; it is verified like a download."
+         then give lifted its path as an archive; it is verified like a download."
     ));
     if let Some(bytes) = kept {
         text.push_str(&format!(
@@ -191,6 +200,16 @@ pub fn fetch_file(
     bundled: &dyn Fn(&str) -> Option<&'static [u8]>,
     progress: Progress,
 ) -> Result<Fetched, FetchError> {
+    if options.retries > MAX_RETRIES
+        || options.connect_timeout.is_zero()
+        || options.read_timeout.is_zero()
+    {
+        return Err(FetchError::Options(format!(
+            "retries must be 0 to {MAX_RETRIES} and timeouts above 0 (got {} retries, timeouts \
+             {:?} and {:?})",
+            options.retries, options.connect_timeout, options.read_timeout
+        )));
+    }
     fs::create_dir_all(dir).map_err(io_error(dir))?;
     let destination = dir.join(&file.name);
     if destination.exists() {
@@ -396,7 +415,8 @@ fn download(
                         break Err(chain(&e));
                     }
                 }
-                let delay = options.backoff * 2u32.saturating_pow(failed_tries.saturating_sub(1));
+                let delay = (options.backoff * 2u32.saturating_pow(failed_tries.saturating_sub(1)))
+                    .min(MAX_BACKOFF);
                 bar.println(format!("{url}: {}; retrying in {delay:?}", chain(&e)));
                 std::thread::sleep(delay);
             }

@@ -1,17 +1,29 @@
-//! Decoding JPEG and PNG bytes to 8-bit RGB.
+//! Decoding image files to 8-bit RGB, by content, never by name: JPEG (libjpeg-turbo, see
+//! [`super::jpeg`]), PNG, GIF (the first frame), BMP and WebP (the `image` crate).
+//!
+//! What is accepted follows Pillow, which every metric-learning codebase reads images with:
+//! a JPEG with recoverable damage (extraneous bytes, data after the end, a corrupt stretch of
+//! entropy data) decodes, and its libjpeg warning is returned for the record; a file that ends
+//! before its image data does is refused, as Pillow refuses it unless `LOAD_TRUNCATED_IMAGES` is
+//! set. Images above Pillow's decompression-bomb limit ([`MAX_PIXELS`]) are refused.
 //!
 //! Conversions: grayscale is replicated into the three channels; CMYK and YCCK JPEGs are
-//! converted as PIL converts them; 16-bit PNG samples are scaled to 8 bits (rounded); alpha
-//! is composited over white, so transparent product photos get the white background that the
-//! paper's padding also uses. EXIF orientation is not applied, like PIL's `convert("RGB")`
-//! that the reference implementations use.
+//! converted as Pillow converts them; palettes are expanded; 16-bit samples are scaled to 8 bits
+//! (rounded); alpha (PNG, WebP, GIF transparency) is composited over white, so transparent
+//! product photos get the white background that the paper's padding also uses (Pillow's
+//! `convert("RGB")` drops alpha instead). EXIF orientation is not applied, as
+//! `convert("RGB")` does not apply it.
 
 use std::fmt;
 
 use super::jpeg;
 
-/// Largest width or height accepted (a guard against decompression bombs).
-pub const MAX_SIDE: usize = 16_384;
+/// Most pixels an image may have: Pillow's `DecompressionBombError` threshold (twice its
+/// `MAX_IMAGE_PIXELS` of 89,478,485).
+pub const MAX_PIXELS: u64 = 178_956_970;
+
+/// Largest width or height accepted (JPEG's own limit; shard records store 16-bit sides).
+pub const MAX_SIDE: usize = 65_535;
 
 /// An 8-bit RGB image, rows top to bottom, pixels interleaved `RGBRGB…`.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,25 +46,46 @@ impl fmt::Debug for Rgb8Image {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// The bytes are neither JPEG nor PNG.
-    #[error("not a JPEG or PNG file (it starts with {head})")]
+    /// The file has no bytes.
+    #[error("the file is empty (0 bytes)")]
+    Empty,
+    /// The bytes are none of the formats read.
+    #[error("not a JPEG, PNG, GIF, BMP or WebP file (it starts with {head})")]
     UnknownFormat {
         /// The first bytes, hex.
         head: String,
     },
-    /// The JPEG data is damaged or cut short (libjpeg's message).
+    /// libjpeg stopped on damaged JPEG data (its message).
     #[error("damaged JPEG: {0}")]
     Jpeg(String),
-    /// The PNG data is damaged or cut short.
-    #[error("damaged PNG")]
-    Png(#[source] image::ImageError),
-    /// The image is larger than [`MAX_SIDE`] or empty.
-    #[error("unsupported size {width}x{height} (each side must be 1 to {MAX_SIDE} pixels)")]
+    /// The file ends before its image data does.
+    #[error(
+        "truncated {format}: the file ends before its image data is complete (Pillow refuses it \
+         too); download or extract it again"
+    )]
+    Truncated {
+        /// The format.
+        format: Format,
+    },
+    /// A PNG, GIF, BMP or WebP file is damaged or cut short.
+    #[error("damaged {format}")]
+    Image {
+        /// The format.
+        format: Format,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The image is larger than the limits, or has no pixels.
+    #[error(
+        "the image is {width}x{height}; lifted decodes images of 1 to {MAX_SIDE} pixels a side \
+         and at most {MAX_PIXELS} pixels (Pillow's decompression-bomb limit)"
+    )]
     Size {
         /// Width.
-        width: usize,
+        width: u64,
         /// Height.
-        height: usize,
+        height: u64,
     },
 }
 
@@ -63,24 +96,65 @@ pub enum Format {
     Jpeg,
     /// PNG (starts with the PNG signature).
     Png,
+    /// GIF (`GIF87a` or `GIF89a`).
+    Gif,
+    /// Windows bitmap (`BM`).
+    Bmp,
+    /// WebP (`RIFF`, size, `WEBP`).
+    WebP,
 }
 
-/// Recognises JPEG and PNG by their first bytes.
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Jpeg => "JPEG",
+            Format::Png => "PNG",
+            Format::Gif => "GIF",
+            Format::Bmp => "BMP",
+            Format::WebP => "WebP",
+        })
+    }
+}
+
+/// Recognises the formats read by their first bytes.
 pub fn sniff_format(bytes: &[u8]) -> Option<Format> {
     if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
         Some(Format::Jpeg)
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some(Format::Png)
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some(Format::Gif)
+    } else if bytes.starts_with(b"BM") && bytes.len() >= 26 {
+        Some(Format::Bmp)
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some(Format::WebP)
     } else {
         None
     }
 }
 
-/// Decodes JPEG or PNG bytes to RGB8.
+/// Checks a size against [`MAX_SIDE`] and [`MAX_PIXELS`].
+pub(crate) fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
+    let side = MAX_SIDE as u64;
+    if width == 0 || height == 0 || width > side || height > side || width * height > MAX_PIXELS
+    {
+        return Err(DecodeError::Size { width, height });
+    }
+    Ok(())
+}
+
+/// Decodes any supported image file to RGB8.
 pub fn decode_rgb8(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
+    decode_checked(bytes).map(|(image, _)| image)
+}
+
+/// Decodes any supported image file to RGB8, also returning the warning a damaged but
+/// readable JPEG gave (see the module documentation).
+pub fn decode_checked(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), DecodeError> {
     match sniff_format(bytes) {
         Some(Format::Jpeg) => jpeg::decode(bytes),
-        Some(Format::Png) => decode_png(bytes),
+        Some(format) => decode_other(bytes, format).map(|image| (image, None)),
+        None if bytes.is_empty() => Err(DecodeError::Empty),
         None => Err(DecodeError::UnknownFormat {
             head: bytes
                 .iter()
@@ -92,21 +166,24 @@ pub fn decode_rgb8(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
     }
 }
 
-fn decode_png(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
-    let mut reader =
-        image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE as u32);
-    limits.max_image_height = Some(MAX_SIDE as u32);
-    reader.limits(limits);
-    let decoded = reader.decode().map_err(DecodeError::Png)?;
-    let (width, height) = (decoded.width(), decoded.height());
-    if width == 0 || height == 0 {
-        return Err(DecodeError::Size {
-            width: width as usize,
-            height: height as usize,
-        });
-    }
+/// PNG, GIF (first frame), BMP and WebP through the `image` crate.
+fn decode_other(bytes: &[u8], format: Format) -> Result<Rgb8Image, DecodeError> {
+    use image::ImageDecoder;
+    let damaged = |source| DecodeError::Image { format, source };
+    let kind = match format {
+        Format::Png => image::ImageFormat::Png,
+        Format::Gif => image::ImageFormat::Gif,
+        Format::Bmp => image::ImageFormat::Bmp,
+        Format::WebP => image::ImageFormat::WebP,
+        Format::Jpeg => unreachable!("JPEG goes through libjpeg-turbo"),
+    };
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), kind);
+    // The size is checked against Pillow's limits below, before any pixel is allocated.
+    reader.no_limits();
+    let decoder = reader.into_decoder().map_err(damaged)?;
+    let (width, height) = decoder.dimensions();
+    check_size(u64::from(width), u64::from(height))?;
+    let decoded = image::DynamicImage::from_decoder(decoder).map_err(damaged)?;
     let pixels = if decoded.color().has_alpha() {
         over_white(&decoded.to_rgba8())
     } else {
@@ -139,10 +216,14 @@ mod tests {
 
     #[test]
     fn unknown_bytes_are_named() {
-        let err = decode_rgb8(b"GIF89a....").unwrap_err();
+        let err = decode_rgb8(b"II*\0....").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "not a JPEG or PNG file (it starts with 47 49 46 38 39 61 2e 2e)"
+            "not a JPEG, PNG, GIF, BMP or WebP file (it starts with 49 49 2a 00 2e 2e 2e 2e)"
+        );
+        assert_eq!(
+            decode_rgb8(b"").unwrap_err().to_string(),
+            "the file is empty (0 bytes)"
         );
     }
 
@@ -150,5 +231,14 @@ mod tests {
     fn transparent_pixels_become_white() {
         let rgba = image::RgbaImage::from_raw(2, 1, vec![10, 20, 30, 255, 10, 20, 30, 0]).unwrap();
         assert_eq!(over_white(&rgba), vec![10, 20, 30, 255, 255, 255]);
+    }
+
+    #[test]
+    fn sizes_follow_pillows_limits() {
+        assert!(check_size(12_000, 12_000).is_ok());
+        assert!(check_size(20_000, 1).is_ok());
+        let err = check_size(20_000, 20_000).unwrap_err().to_string();
+        assert!(err.contains("20000x20000") && err.contains("178956970"), "{err}");
+        assert!(check_size(0, 5).is_err());
     }
 }

@@ -52,6 +52,30 @@ pub enum Augment {
 }
 
 impl Augment {
+    /// Checks the settings: a side of 1 to [`crate::shard::MAX_SIZE`], and for
+    /// RandomResizedCrop an area share range within (0, 1] and a positive ratio range, each with
+    /// its low end first.
+    pub fn validate(&self) -> Result<(), String> {
+        let size = self.size();
+        if size == 0 || size > crate::shard::MAX_SIZE {
+            return Err(format!(
+                "the output side must be 1 to {} pixels, not {size}",
+                crate::shard::MAX_SIZE
+            ));
+        }
+        if let Augment::RandomResizedCrop { scale, ratio, .. } = *self {
+            let good_scale = scale.0 > 0.0 && scale.0 <= scale.1 && scale.1 <= 1.0;
+            let good_ratio = ratio.0 > 0.0 && ratio.0 <= ratio.1 && ratio.1.is_finite();
+            if !good_scale || !good_ratio {
+                return Err(format!(
+                    "RandomResizedCrop needs 0 < scale.0 <= scale.1 <= 1 and 0 < ratio.0 <= \
+                     ratio.1, not scale {scale:?}, ratio {ratio:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The output side.
     pub fn size(&self) -> u32 {
         match *self {
@@ -201,6 +225,13 @@ pub fn render(
 ) -> Result<(), String> {
     let size = augment.size();
     let (fw, fh) = fit_at_least(width, height, size);
+    if u64::from(fw) * u64::from(fh) > crate::imageio::MAX_PIXELS {
+        return Err(format!(
+            "a {width}x{height} sample would be scaled up to {fw}x{fh} for a {size}-pixel crop, \
+             more than {} pixels",
+            crate::imageio::MAX_PIXELS
+        ));
+    }
     let (source, sw, sh): (&[u8], u32, u32) = if (fw, fh) == (width, height) {
         (pixels, width, height)
     } else {

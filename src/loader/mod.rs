@@ -37,7 +37,7 @@ pub mod stream;
 pub use augment::Augment;
 pub use batch::{Batch, Layout, Pixels};
 pub use normalize::Normalize;
-pub use pipeline::{Batches, Loader, LoaderConfig};
+pub use pipeline::{Batches, Loader, LoaderConfig, MAX_BATCH_BYTES};
 pub use sampler::{PkSampler, SamplerConfig, SamplerError, SmallClasses};
 
 use crate::shard::ShardError;
@@ -71,6 +71,12 @@ pub enum LoaderError {
     /// Settings that cannot work.
     #[error("{0}")]
     Config(String),
+    /// A worker thread panicked while building the batch (a bug in lifted; please report it).
+    #[error("a loader thread panicked while building this batch: {message}")]
+    WorkerPanicked {
+        /// The panic's message.
+        message: String,
+    },
     /// The loader was stopped before the batch was built.
     #[error("the loader stopped before this batch was built")]
     Stopped,

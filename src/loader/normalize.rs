@@ -21,6 +21,21 @@ impl Normalize {
         std: [0.229, 0.224, 0.225],
     };
 
+    /// Checks that every mean is finite and every standard deviation finite and positive.
+    pub fn validate(&self) -> Result<(), String> {
+        let good = self.mean.iter().all(|m| m.is_finite())
+            && self.std.iter().all(|s| s.is_finite() && *s > 0.0);
+        if good {
+            Ok(())
+        } else {
+            Err(format!(
+                "normalisation needs finite means and positive standard deviations, not mean \
+                 {:?}, std {:?}",
+                self.mean, self.std
+            ))
+        }
+    }
+
     /// The map of bytes to normalised values, within 1e-6 of `(b / 255 − mean) / std`.
     pub fn affine(&self) -> Affine {
         Affine {

@@ -23,8 +23,13 @@ use super::batch::{Batch, Layout, Pixels, Pool};
 use super::normalize::{Affine, Normalize};
 use super::sampler::{PkSampler, sequential};
 use crate::imageio::jpeg;
+use crate::limits::MAX_THREADS;
 use crate::rng::{Purpose, stream};
 use crate::shard::{Encoding, ShardSet};
+
+/// Most bytes one batch's pixel buffer may take (a P×K batch at 227 pixels in f32 takes
+/// 79 MB at 128 samples).
+pub const MAX_BATCH_BYTES: u64 = 4 << 30;
 
 /// Loader settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,8 +65,9 @@ type Built = (usize, Result<Batch, LoaderError>);
 struct Job {
     key: usize,
     samples: Vec<usize>,
-    /// (epoch, global batch): the augmentation streams' path.
-    path: (u64, u64),
+    /// (epoch, global batch, position of the first sample in the global batch): the
+    /// augmentation streams' path.
+    path: (u64, u64, u64),
     augment: Augment,
     results: Sender<Built>,
     cancel: Arc<AtomicBool>,
@@ -86,11 +92,22 @@ pub struct Loader {
 impl Loader {
     /// Starts `config.threads` workers over `set`.
     pub fn new(set: Arc<ShardSet>, config: LoaderConfig) -> Result<Loader, LoaderError> {
-        if config.threads == 0 || config.prefetch == 0 {
-            return Err(LoaderError::Config(
-                "threads and prefetch must be at least 1".to_string(),
-            ));
+        if config.threads == 0 || config.threads > MAX_THREADS {
+            return Err(LoaderError::Config(format!(
+                "threads must be 1 to {MAX_THREADS}, not {}",
+                config.threads
+            )));
         }
+        if config.prefetch == 0 || config.prefetch > 64 {
+            return Err(LoaderError::Config(format!(
+                "prefetch must be 1 to 64 batches, not {}",
+                config.prefetch
+            )));
+        }
+        config
+            .normalize
+            .validate()
+            .map_err(LoaderError::Config)?;
         let shared = Arc::new(Shared {
             set,
             affine: config.normalize.affine(),
@@ -122,48 +139,52 @@ impl Loader {
     }
 
     /// The training batches of `epoch` on this rank, from `start_step` on (to resume).
-    pub fn epoch(
-        &self,
-        sampler: &PkSampler,
+    pub fn epoch<'a>(
+        &'a self,
+        sampler: &'a PkSampler,
         epoch: u64,
         start_step: usize,
         augment: Augment,
-    ) -> Batches<'_> {
+    ) -> Batches<'a> {
         self.epochs(sampler, epoch..epoch + 1, start_step, augment)
     }
 
     /// The training batches of several epochs on this rank as one stream, which keeps
     /// prefetching across epoch boundaries (the first epoch from `start_step` on). Batch `i`
     /// is step `i % batches_per_epoch` of its epoch (after the first, shortened one).
-    pub fn epochs(
-        &self,
-        sampler: &PkSampler,
+    pub fn epochs<'a>(
+        &'a self,
+        sampler: &'a PkSampler,
         epochs: Range<u64>,
         start_step: usize,
         augment: Augment,
-    ) -> Batches<'_> {
+    ) -> Batches<'a> {
         let first_epoch = epochs.start;
-        let plan = epochs
-            .flat_map(|epoch| {
-                let first = if epoch == first_epoch { start_step } else { 0 };
-                (first..sampler.batches_per_epoch()).map(move |step| {
-                    let samples = sampler
-                        .batch(epoch, step)
-                        .expect("step < batches per epoch");
-                    (samples, (epoch, sampler.global_batch(step) as u64))
-                })
+        let per_epoch = sampler.batches_per_epoch();
+        let offset = sampler.rank_offset() as u64;
+        let total = (epochs.end.saturating_sub(epochs.start) as usize)
+            .saturating_mul(per_epoch)
+            .saturating_sub(start_step.min(per_epoch));
+        let plan = epochs.flat_map(move |epoch| {
+            let first = if epoch == first_epoch { start_step } else { 0 };
+            (first..per_epoch).map(move |step| {
+                let samples = sampler
+                    .batch(epoch, step)
+                    .expect("step < batches per epoch");
+                (samples, (epoch, sampler.global_batch(step) as u64, offset))
             })
-            .collect();
-        Batches::new(self, plan, augment)
+        });
+        Batches::new(self, Box::new(plan), total, sampler.batch_size(), augment)
     }
 
     /// Every sample once, in index order, in batches of `batch_size` (the last may be short).
     pub fn sequential(&self, batch_size: usize, augment: Augment) -> Batches<'_> {
-        let plan = sequential(self.shared.set.len(), batch_size)
+        let len = self.shared.set.len();
+        let plan = sequential(len, batch_size)
             .enumerate()
-            .map(|(b, range)| (range.collect(), (u64::MAX, b as u64)))
-            .collect();
-        Batches::new(self, plan, augment)
+            .map(|(b, range)| (range.collect(), (u64::MAX, b as u64, 0)));
+        let total = len.div_ceil(batch_size.max(1));
+        Batches::new(self, Box::new(plan), total, batch_size.min(len), augment)
     }
 }
 
@@ -177,63 +198,123 @@ impl Drop for Loader {
     }
 }
 
-/// The batches of one plan, in order.
+/// One planned batch: its samples, and the (epoch, global batch, position of its first sample in
+/// the global batch) its augmentation is keyed by.
+type Planned = (Vec<usize>, (u64, u64, u64));
+
+/// The batches of one plan, in order. The plan is generated as batches are sent, so a long
+/// stream takes no memory for the batches it has not reached.
 pub struct Batches<'a> {
     loader: &'a Loader,
-    plan: Vec<(Vec<usize>, (u64, u64))>,
+    plan: Box<dyn Iterator<Item = Planned> + 'a>,
+    /// Batches in the plan.
+    total: usize,
+    /// The most samples a batch of the plan has.
+    max_batch: usize,
     augment: Augment,
     next_send: usize,
     next_yield: usize,
     pending: BTreeMap<usize, Result<Batch, LoaderError>>,
-    results: (Sender<Built>, Receiver<Built>),
+    /// Handed to each job; dropped once the last job is sent, so that the channel closes if
+    /// every job's sender is gone without an answer.
+    sender: Option<Sender<Built>>,
+    receiver: Receiver<Built>,
     cancel: Arc<AtomicBool>,
 }
 
 impl<'a> Batches<'a> {
     fn new(
         loader: &'a Loader,
-        plan: Vec<(Vec<usize>, (u64, u64))>,
+        plan: Box<dyn Iterator<Item = Planned> + 'a>,
+        total: usize,
+        max_batch: usize,
         augment: Augment,
     ) -> Batches<'a> {
         let prefetch = loader.shared.config.prefetch;
+        let (sender, receiver) = bounded(prefetch);
         let mut batches = Batches {
             loader,
             plan,
+            total,
+            max_batch,
             augment,
             next_send: 0,
             next_yield: 0,
             pending: BTreeMap::new(),
-            results: bounded(prefetch),
+            sender: Some(sender),
+            receiver,
             cancel: Arc::new(AtomicBool::new(false)),
         };
-        while batches.next_send < batches.plan.len() && batches.next_send < prefetch {
+        if let Err(error) = batches.check_plan() {
+            // Nothing is built: the first batch is the error, and the plan ends there.
+            batches.total = 1;
+            batches.next_send = 1;
+            batches.sender = None;
+            batches.pending.insert(0, Err(error));
+            return batches;
+        }
+        while batches.next_send < batches.total && batches.next_send < prefetch {
             batches.send_next();
         }
         batches
     }
 
+    /// Checks the augmentation and that a batch's buffer stays under [`MAX_BATCH_BYTES`].
+    fn check_plan(&self) -> Result<(), LoaderError> {
+        self.augment.validate().map_err(LoaderError::Config)?;
+        let size = self.augment.size() as u64;
+        let value_bytes = match self.loader.shared.config.layout {
+            Layout::NchwF32 => 4,
+            Layout::NhwcU8 => 1,
+        };
+        let largest = self.max_batch as u64;
+        let bytes = largest
+            .saturating_mul(3 * size * size)
+            .saturating_mul(value_bytes);
+        if bytes > MAX_BATCH_BYTES {
+            return Err(LoaderError::Config(format!(
+                "a batch of {largest} samples of {size}x{size} takes {bytes} bytes, more than the \
+                 {MAX_BATCH_BYTES} bytes a batch may take; use fewer samples per batch or a \
+                 smaller size"
+            )));
+        }
+        Ok(())
+    }
+
     /// Number of batches in the plan.
     pub fn len(&self) -> usize {
-        self.plan.len()
+        self.total
     }
 
     /// Whether the plan is empty.
     pub fn is_empty(&self) -> bool {
-        self.plan.is_empty()
+        self.total == 0
     }
 
     fn send_next(&mut self) {
         let key = self.next_send;
-        let (samples, path) = self.plan[key].clone();
+        let Some((samples, path)) = self.plan.next() else {
+            self.pending.insert(key, Err(LoaderError::Stopped));
+            self.next_send += 1;
+            return;
+        };
+        let Some(results) = self.sender.clone() else {
+            self.pending.insert(key, Err(LoaderError::Stopped));
+            self.next_send += 1;
+            return;
+        };
         let job = Job {
             key,
             samples,
             path,
             augment: self.augment,
-            results: self.results.0.clone(),
+            results,
             cancel: self.cancel.clone(),
         };
         self.next_send += 1;
+        if self.next_send == self.total {
+            self.sender = None;
+        }
         let sent = self
             .loader
             .jobs
@@ -249,18 +330,18 @@ impl Iterator for Batches<'_> {
     type Item = Result<Batch, LoaderError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next_yield >= self.plan.len() {
+        if self.next_yield >= self.total {
             return None;
         }
         loop {
             if let Some(result) = self.pending.remove(&self.next_yield) {
                 self.next_yield += 1;
-                if self.next_send < self.plan.len() {
+                if self.next_send < self.total {
                     self.send_next();
                 }
                 return Some(result);
             }
-            match self.results.1.recv() {
+            match self.receiver.recv() {
                 Ok((key, result)) => {
                     self.pending.insert(key, result);
                 }
@@ -287,9 +368,28 @@ fn work(shared: &Shared, jobs: &Receiver<Job>) {
         if job.cancel.load(Ordering::SeqCst) {
             continue;
         }
-        let result = build(shared, &job, &mut scratch, &mut decoded);
+        // A panic while building (a bug) reaches the consumer as this batch's error, and the
+        // worker goes on with the next job.
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            build(shared, &job, &mut scratch, &mut decoded)
+        }));
+        let result = built.unwrap_or_else(|panic| {
+            scratch = Scratch::default();
+            Err(LoaderError::WorkerPanicked {
+                message: panic_message(panic.as_ref()),
+            })
+        });
         let _ = job.results.send((job.key, result));
     }
+}
+
+/// The text a panic carried, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
 }
 
 /// Builds one batch.
@@ -325,15 +425,16 @@ fn build(
                 u32::from(sample.height),
             ),
             Encoding::Jpeg => {
-                let (w, h) =
+                let jpeg =
                     jpeg::decode_into(sample.bytes, decoded).map_err(|e| fail(e.to_string()))?;
+                let (w, h) = (jpeg.width, jpeg.height);
                 (&decoded[..w * h * 3], w as u32, h as u32)
             }
         };
         let mut rng = stream(
             shared.config.seed,
             Purpose::Augment,
-            &[job.path.0, job.path.1, position as u64],
+            &[job.path.0, job.path.1, job.path.2 + position as u64],
         );
         let slot = match &mut pixels {
             Pixels::F32(v) => Slot::F32(&mut v[position * per_sample..(position + 1) * per_sample]),

@@ -1,17 +1,26 @@
 //! Which samples go into which batch: class-balanced P×K batches for training, and a
 //! sequential order for evaluation.
 //!
-//! **Epoch.** Epoch `e` shuffles the eligible classes with a stream keyed by (seed, `e`) and cuts
-//! them into ⌊C / P⌋ groups of P distinct classes; group `b` is global batch `b`. Every class
-//! is therefore used at most once per epoch, and C mod P classes (different ones each epoch) sit
-//! the epoch out. Each class of a batch contributes K images, drawn without replacement from a
-//! stream keyed by (seed, `e`, class id); a class with fewer than K images either contributes
-//! all of them plus draws with replacement, or is left out entirely ([`SmallClasses`]). A
-//! batch is laid out class by class: P runs of K samples.
+//! **Epoch.** Epoch `e` shuffles the C eligible classes with a stream keyed by (seed, `e`) and
+//! deals them out P at a time: global batch `b` takes the classes at positions `b·P … b·P + P − 1`
+//! of the shuffled order, wrapping around to its start. An epoch is ⌈C / P⌉ global batches, so
+//! every class is used at least once per epoch, and the last batch is completed with the first
+//! `P·⌈C/P⌉ − C` classes of the order, which are used twice (on the bundled sample's 88
+//! training classes with P = 32: 3 batches, 8 classes twice). A batch always holds P distinct
+//! classes (C ≥ P is required).
 //!
-//! **Ranks.** With `world_size` W, rank `r` takes global batches `r, r + W, r + 2W, …`, and
-//! every rank takes exactly ⌊⌊C / P⌋ / W⌋ of them (the rest of the epoch is dropped), so all
-//! ranks run the same number of steps.
+//! **Images.** Each class's images are shuffled once per epoch, with a stream keyed by (seed,
+//! `e`, class id); the class's first appearance in the epoch takes the first K of that order,
+//! its second the next K (wrapping around), so a class used twice shows different images when
+//! it has 2K of them. A class with fewer than K images either contributes all of them plus
+//! draws with replacement, or is left out entirely ([`SmallClasses`]). A batch is laid out
+//! class by class: P runs of K samples.
+//!
+//! **Ranks.** With `world_size` W (which must divide P), every rank takes part in every global
+//! batch: rank `r` takes the classes at positions `r·P/W … (r+1)·P/W − 1` of it, so the W ranks
+//! together see exactly the batch one process sees, each epoch has the same ⌈C / P⌉ steps on
+//! every rank, and a sample's position in the global batch ([`PkSampler::rank_offset`] plus its
+//! position in the rank's share) does not depend on W.
 //!
 //! Everything depends only on (seed, epoch, step), not on threads or earlier calls, so a run can
 //! resume at any (epoch, step) and get the batches an uninterrupted run gets.
@@ -33,7 +42,7 @@ pub enum SmallClasses {
 /// P×K sampler settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SamplerConfig {
-    /// Classes per batch (P).
+    /// Classes per (global) batch (P).
     pub classes_per_batch: usize,
     /// Images per class (K).
     pub per_class: usize,
@@ -67,19 +76,33 @@ pub enum SamplerError {
     /// P or K is zero, or the rank is outside the world.
     #[error("{0}")]
     Settings(String),
-    /// Not enough classes for one batch per rank.
+    /// P is not a multiple of the number of ranks.
     #[error(
-        "{classes} eligible classes make {batches} batches of {per_batch} classes per epoch, fewer than the {world_size} ranks; lower --classes or use fewer ranks"
+        "a batch of {per_batch} classes cannot be split evenly over {world_size} ranks; use a \
+         number of classes per batch that {world_size} divides, or another number of ranks"
+    )]
+    Indivisible {
+        /// Classes per batch.
+        per_batch: usize,
+        /// Ranks.
+        world_size: usize,
+    },
+    /// Fewer eligible classes than a batch needs.
+    #[error(
+        "{classes} classes can be sampled{}, fewer than the {per_batch} distinct classes each \
+         batch needs; use fewer classes per batch{}",
+        if *.dropped > 0 { format!(" ({} more have fewer than {} images and are left out)", .dropped, .per_class) } else { String::new() },
+        if *.dropped > 0 { ", or keep small classes (sampled with replacement)" } else { "" }
     )]
     TooFewClasses {
         /// Eligible classes.
         classes: usize,
+        /// Classes left out for having fewer than K images.
+        dropped: usize,
         /// Classes per batch.
         per_batch: usize,
-        /// Global batches per epoch.
-        batches: usize,
-        /// Ranks.
-        world_size: usize,
+        /// Images per class.
+        per_class: usize,
     },
 }
 
@@ -108,6 +131,13 @@ impl PkSampler {
                 config.rank, config.world_size
             )));
         }
+        if !config.classes_per_batch.is_multiple_of(config.world_size) {
+            return Err(SamplerError::Indivisible {
+                per_batch: config.classes_per_batch,
+                world_size: config.world_size,
+            });
+        }
+        let with_images = classes.iter().filter(|(_, i)| !i.is_empty()).count();
         let mut classes: Vec<(u32, Vec<usize>)> = classes
             .into_iter()
             .filter(|(_, images)| match config.small_classes {
@@ -116,17 +146,15 @@ impl PkSampler {
             })
             .collect();
         classes.sort_by_key(|(id, _)| *id);
-        let sampler = PkSampler { config, classes };
-        let batches = sampler.global_batches();
-        if batches / config.world_size == 0 {
+        if classes.len() < config.classes_per_batch {
             return Err(SamplerError::TooFewClasses {
-                classes: sampler.classes.len(),
+                classes: classes.len(),
+                dropped: with_images - classes.len(),
                 per_batch: config.classes_per_batch,
-                batches,
-                world_size: config.world_size,
+                per_class: config.per_class,
             });
         }
-        Ok(sampler)
+        Ok(PkSampler { config, classes })
     }
 
     /// The settings.
@@ -139,38 +167,67 @@ impl PkSampler {
         self.classes.len()
     }
 
-    /// Samples per batch (P × K).
+    /// Samples in this rank's share of a batch ((P / W) × K).
     pub fn batch_size(&self) -> usize {
+        self.classes_per_rank() * self.config.per_class
+    }
+
+    /// Samples in a global batch (P × K).
+    pub fn global_batch_size(&self) -> usize {
         self.config.classes_per_batch * self.config.per_class
     }
 
-    fn global_batches(&self) -> usize {
-        self.classes.len() / self.config.classes_per_batch
+    fn classes_per_rank(&self) -> usize {
+        self.config.classes_per_batch / self.config.world_size
     }
 
-    /// Batches per epoch on this rank.
+    /// Where this rank's share starts in a global batch, in samples.
+    pub fn rank_offset(&self) -> usize {
+        self.config.rank * self.batch_size()
+    }
+
+    /// Batches (steps) per epoch, the same on every rank: ⌈C / P⌉.
     pub fn batches_per_epoch(&self) -> usize {
-        self.global_batches() / self.config.world_size
+        self.classes.len().div_ceil(self.config.classes_per_batch)
     }
 
-    /// The global batch number of this rank's `step` in an epoch.
+    /// The global batch number of `step` in an epoch (every rank takes part in every one).
     pub fn global_batch(&self, step: usize) -> usize {
-        step * self.config.world_size + self.config.rank
+        step
     }
 
-    /// The sample indices of this rank's batch `step` of `epoch` (P runs of K), or `None` past
-    /// the end of the epoch.
+    /// The sample indices of this rank's share of batch `step` of `epoch` ((P / W) runs of K),
+    /// or `None` past the end of the epoch.
     pub fn batch(&self, epoch: u64, step: usize) -> Option<Vec<usize>> {
+        let per_rank = self.classes_per_rank();
+        let first = self.config.rank * per_rank;
+        self.slots(epoch, step, first..first + per_rank)
+    }
+
+    /// All P × K sample indices of global batch `step` of `epoch` (what one process trains on),
+    /// or `None` past the end of the epoch.
+    pub fn global_batch_samples(&self, epoch: u64, step: usize) -> Option<Vec<usize>> {
+        self.slots(epoch, step, 0..self.config.classes_per_batch)
+    }
+
+    /// The samples of class slots `slots` (positions within the batch) of batch `step`.
+    fn slots(
+        &self,
+        epoch: u64,
+        step: usize,
+        slots: std::ops::Range<usize>,
+    ) -> Option<Vec<usize>> {
         if step >= self.batches_per_epoch() {
             return None;
         }
         let order = self.class_order(epoch);
+        let c = order.len();
         let p = self.config.classes_per_batch;
-        let first = self.global_batch(step) * p;
-        let mut samples = Vec::with_capacity(self.batch_size());
-        for &class in &order[first..first + p] {
-            let (class_id, images) = &self.classes[class];
-            samples.extend(self.draw(epoch, *class_id, images));
+        let mut samples = Vec::with_capacity(slots.len() * self.config.per_class);
+        for slot in slots {
+            let position = step * p + slot;
+            let (class_id, images) = &self.classes[order[position % c]];
+            samples.extend(self.draw(epoch, *class_id, images, position / c));
         }
         Some(samples)
     }
@@ -189,8 +246,8 @@ impl PkSampler {
         order
     }
 
-    /// K images of one class for one epoch.
-    fn draw(&self, epoch: u64, class_id: u32, images: &[usize]) -> Vec<usize> {
+    /// K images of one class for its `occurrence`-th appearance (0 or 1) in an epoch.
+    fn draw(&self, epoch: u64, class_id: u32, images: &[usize], occurrence: usize) -> Vec<usize> {
         let k = self.config.per_class;
         let mut rng = stream(
             self.config.seed,
@@ -199,11 +256,23 @@ impl PkSampler {
         );
         let mut shuffled = images.to_vec();
         shuffled.shuffle(&mut rng);
-        let mut chosen: Vec<usize> = shuffled.iter().copied().take(k).collect();
+        if shuffled.len() >= k {
+            let start = occurrence * k;
+            return (0..k)
+                .map(|i| shuffled[(start + i) % shuffled.len()])
+                .collect();
+        }
+        // Fewer than K: all of them, then draws with replacement (a stream per appearance).
+        let mut extra = stream(
+            self.config.seed,
+            Purpose::ClassImages,
+            &[epoch, u64::from(class_id), occurrence as u64 + 1],
+        );
+        let mut chosen = shuffled;
         while chosen.len() < k {
             chosen.push(
                 *images
-                    .choose(&mut rng)
+                    .choose(&mut extra)
                     .expect("eligible classes have images"),
             );
         }

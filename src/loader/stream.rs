@@ -73,6 +73,7 @@ pub struct StreamReport {
     /// Loader threads.
     pub threads: usize,
     /// The grid written, if any.
+    #[serde(serialize_with = "lossy_optional_path")]
     pub grid: Option<PathBuf>,
 }
 
@@ -141,4 +142,14 @@ pub fn stream(options: &StreamOptions) -> Result<StreamReport, StreamError> {
         threads: options.loader.threads,
         grid: options.grid.clone(),
     })
+}
+
+fn lossy_optional_path<S: serde::Serializer>(
+    path: &Option<PathBuf>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => crate::fsutil::lossy_path(path, serializer),
+        None => serializer.serialize_none(),
+    }
 }

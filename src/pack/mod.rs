@@ -5,9 +5,11 @@
 //! and one writer appends the results in that order, starting a new shard when the current one
 //! would pass the size limit. The output is therefore the same bytes whatever the thread
 //! count. Everything is written into a temporary folder next to the output, which replaces the
-//! output only when complete; a killed pack leaves the previous output intact and its
-//! temporary folder is removed by the next pack.
+//! output only when complete ([`output`]); a killed pack leaves the previous output intact and
+//! its temporary folder is removed by the next pack. `pack` never replaces a folder it did not
+//! make.
 
+pub mod output;
 pub mod preprocess;
 mod select;
 mod sink;
@@ -19,13 +21,16 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use preprocess::{CropMode, Preprocess, Processed, ResizeMode};
-pub use select::Part;
+pub use preprocess::{ImageError, Processed};
+pub use select::{Part, SelectError};
 
-use crate::dataset::{self, DatasetError, DatasetRef};
-use crate::fsutil;
+pub use crate::shard::{CropMode, MAX_SIZE, Preprocess, ResizeMode};
+
+use crate::dataset::{self, DatasetError, DatasetRef, Prepared};
+use crate::limits::{MAX_IMAGE_FILE_BYTES, MAX_THREADS};
 use crate::progress::Progress;
-use crate::shard::{ClassSummary, Encoding, Rejected, ShardError, ShardIndex, SplitRef};
+use crate::shard::{ClassSummary, MadeFrom, Rejected, ShardError, ShardIndex, SplitRef};
+use select::Selection;
 use sink::Sink;
 
 /// Images preprocessed between two writes (bounds memory to about this many samples).
@@ -42,7 +47,7 @@ pub struct PackOptions {
     pub split_dir: Option<PathBuf>,
     /// Preprocessing.
     pub preprocess: Preprocess,
-    /// Worker threads.
+    /// Worker threads (1 to [`MAX_THREADS`]).
     pub threads: usize,
     /// Fail on the first image that cannot be packed, instead of skipping it.
     pub strict: bool,
@@ -50,6 +55,9 @@ pub struct PackOptions {
     pub shard_bytes: u64,
     /// Output folder (default: under the dataset's `shards/`).
     pub out: Option<PathBuf>,
+    /// Replace an earlier pack of another dataset or part in `out` (never a folder that is
+    /// not a lifted pack).
+    pub force: bool,
     /// Progress bars.
     pub progress: Progress,
 }
@@ -63,17 +71,18 @@ pub enum PackError {
     Dataset(#[from] DatasetError),
     /// The split could not be read or selected.
     #[error(transparent)]
-    Select(#[from] select::SelectError),
+    Select(#[from] SelectError),
     /// Writing a shard or the index failed.
     #[error(transparent)]
     Shard(#[from] ShardError),
-    /// With `--strict`, an image could not be packed.
-    #[error("{path} cannot be packed: {reason} (without --strict it would be skipped and listed)")]
+    /// With `strict`, an image could not be packed.
+    #[error("{path} cannot be packed: {reason} (a pack that is not strict would skip and list it)")]
     Rejected {
         /// The image.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        reason: ImageError,
     },
     /// Every image was rejected.
     #[error("no image could be packed; the first failure: {path}: {reason}")]
@@ -83,12 +92,51 @@ pub enum PackError {
         /// Why.
         reason: String,
     },
-    /// Settings that cannot work.
-    #[error("{0}")]
-    Options(String),
+    /// The preprocessing settings cannot work.
+    #[error(transparent)]
+    Settings(#[from] crate::shard::SettingsError),
+    /// A thread count of 0 or above the limit.
+    #[error("threads must be 1 to {MAX_THREADS}, not {0}")]
+    Threads(usize),
+    /// The output path has no folder name.
+    #[error("the output {0} has no folder name")]
+    OutputName(PathBuf),
+    /// The output path holds something `pack` did not make.
+    #[error(
+        "{out} is {what}; pack writes only into a new folder or over an earlier pack, so it \
+         leaves this alone. Choose another output folder"
+    )]
+    OutputTaken {
+        /// The output path.
+        out: PathBuf,
+        /// What is there.
+        what: String,
+    },
+    /// The output holds a pack of another dataset or part.
+    #[error(
+        "{out} holds the packed `{part}` part of {dataset}; choose another output folder, or \
+         force replacing that pack"
+    )]
+    OtherPack {
+        /// The output path.
+        out: PathBuf,
+        /// The dataset packed there.
+        dataset: String,
+        /// The part packed there.
+        part: String,
+    },
     /// Another pack writes the same folder.
     #[error("another lifted process is packing into {0}; wait for it to finish")]
     Busy(PathBuf),
+    /// The worker threads could not be started.
+    #[error("cannot start {threads} threads")]
+    Pool {
+        /// The threads asked for.
+        threads: usize,
+        /// The underlying error.
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
     /// A local file could not be written.
     #[error("cannot write {path}")]
     Io {
@@ -104,6 +152,7 @@ pub enum PackError {
 #[derive(Debug, Clone, Serialize)]
 pub struct PackSummary {
     /// The output folder.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub out: PathBuf,
     /// The dataset.
     pub dataset: String,
@@ -135,9 +184,8 @@ impl fmt::Display for PackSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "packed {} {} ({} of split {}, sha256 {}…)",
+            "packed {} {} (split {}, sha256 {}…)",
             self.dataset,
-            self.split.part,
             self.split.part,
             self.split.name,
             &self.split.hash[..12.min(self.split.hash.len())]
@@ -149,11 +197,8 @@ impl fmt::Display for PackSummary {
         )?;
         writeln!(
             f,
-            "  per image  {:.0} bytes ({:?}, size {}, {})",
-            self.bytes_per_image,
-            self.preprocess.encoding,
-            self.preprocess.size,
-            self.preprocess.resize.as_str()
+            "  per image  {:.0} bytes ({})",
+            self.bytes_per_image, self.preprocess
         )?;
         writeln!(
             f,
@@ -178,37 +223,81 @@ impl fmt::Display for PackSummary {
 /// Packs one part of a prepared dataset's split into shards.
 pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, PackError> {
     let started = Instant::now();
-    let p = options.preprocess;
-    if p.size == 0
-        || p.size > u32::from(u16::MAX)
-        || !(1..=100).contains(&p.quality)
-        || options.threads == 0
-    {
-        return Err(PackError::Options(format!(
-            "--size must be 1 to 65535, --quality 1 to 100 and --threads at least 1 (got {}, {}, {})",
-            p.size, p.quality, options.threads
-        )));
-    }
+    let settings = check_options(options)?;
     let prepared = dataset::open_prepared_ref(dataset, &options.data_dir)?;
     let split_dir = options
         .split_dir
         .clone()
         .unwrap_or_else(|| prepared.dir.split(&prepared.info.default_split));
-    let selection = select::select(&prepared.catalog, &split_dir, options.part, p.crop)?;
+    let selection = select::select(&prepared.catalog, &split_dir, options.part, settings.crop)?;
     let out = options.out.clone().unwrap_or_else(|| {
-        prepared
-            .dir
-            .dir
-            .join("shards")
-            .join(default_name(&selection.split.name, options.part, &p))
+        default_out_named(&prepared, &selection.split.name, options.part, &settings)
     });
+    let staging = output::Staging::begin(
+        &out,
+        &prepared.info.dataset,
+        options.part,
+        options.force,
+    )?;
+    let made_from = made_from(&prepared, &selection);
+    let written = write_samples(&selection, &prepared, settings, options, staging.path())?;
+    let index = index_for(&prepared, &selection, settings, made_from, &written);
+    let sealed = crate::shard::seal_folder(staging.path(), &index, written.shards)?;
+    staging.commit()?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(PackSummary {
+        out,
+        dataset: index.dataset,
+        split: index.split,
+        preprocess: settings,
+        samples: index.samples,
+        classes: index.classes.len(),
+        shards: sealed.len(),
+        total_bytes: sealed.iter().map(|s| s.bytes).sum(),
+        bytes_per_image: written.data_bytes as f64 / index.samples.max(1) as f64,
+        seconds,
+        images_per_s: index.samples as f64 / seconds.max(1e-9),
+        threads: options.threads,
+        rejected: index.rejected,
+    })
+}
 
-    let staging = Staging::begin(&out)?;
+/// The settings, checked, with the quality that applies.
+fn check_options(options: &PackOptions) -> Result<Preprocess, PackError> {
+    let settings = options.preprocess.normalized();
+    settings.validate()?;
+    if options.threads == 0 || options.threads > MAX_THREADS {
+        return Err(PackError::Threads(options.threads));
+    }
+    Ok(settings)
+}
+
+/// What the samples are made from: the prepared dataset's digest and the sources' stamps.
+fn made_from(prepared: &Prepared, selection: &Selection) -> MadeFrom {
+    MadeFrom {
+        prepared: prepared.info.digest(),
+        sources: crate::shard::sources_digest(
+            &prepared.catalog.root,
+            selection.images.iter().map(|i| i.path.as_str()),
+        ),
+    }
+}
+
+/// Preprocesses the selection on `options.threads` threads while one writer appends the
+/// results to shards in `dir`, in order.
+fn write_samples(
+    selection: &Selection,
+    prepared: &Prepared,
+    settings: Preprocess,
+    options: &PackOptions,
+    dir: &Path,
+) -> Result<sink::Written, PackError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
-        .map_err(|e| {
-            PackError::Options(format!("cannot start {} threads: {e}", options.threads))
+        .map_err(|source| PackError::Pool {
+            threads: options.threads,
+            source,
         })?;
     let bar = options
         .progress
@@ -218,15 +307,9 @@ pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, 
     // Workers preprocess chunk k+1 while one writer thread appends chunk k, in order.
     let written = std::thread::scope(|scope| {
         let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<(usize, Vec<Result<Processed, String>>)>(2);
-        let staging_path = staging.path();
+            std::sync::mpsc::sync_channel::<(usize, Vec<Result<Processed, ImageError>>)>(2);
         let writer = scope.spawn(move || {
-            let mut sink = Sink::new(
-                staging_path,
-                p.encoding,
-                options.shard_bytes,
-                options.strict,
-            );
+            let mut sink = Sink::new(dir, settings.encoding, options.shard_bytes, options.strict);
             for (start, results) in receiver {
                 for (offset, result) in results.into_iter().enumerate() {
                     let position = start + offset;
@@ -236,13 +319,16 @@ pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, 
             sink.finish()
         });
         for (chunk_no, chunk) in images.chunks(CHUNK).enumerate() {
-            let results: Vec<Result<Processed, String>> = pool.install(|| {
+            let results: Vec<Result<Processed, ImageError>> = pool.install(|| {
                 chunk
                     .par_iter()
                     .map(|image| {
-                        let file =
-                            std::fs::read(root.join(&image.path)).map_err(|e| e.to_string())?;
-                        let result = p.run(&file, image.bbox);
+                        let result = crate::fsutil::read_regular(
+                            &root.join(&image.path),
+                            MAX_IMAGE_FILE_BYTES,
+                        )
+                        .map_err(ImageError::Read)
+                        .and_then(|file| settings.run(&file, image.bbox));
                         bar.inc(1);
                         result
                     })
@@ -258,28 +344,27 @@ pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, 
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
     bar.finish_and_clear();
-    let sink::Written {
-        shards,
-        rejected,
-        class_counts,
-        data_bytes,
-    } = written;
+    Ok(written)
+}
 
+/// The `index.json` of a pack.
+fn index_for(
+    prepared: &Prepared,
+    selection: &Selection,
+    settings: Preprocess,
+    made_from: MadeFrom,
+    written: &sink::Written,
+) -> ShardIndex {
     let names = prepared.catalog.class_names();
-    let samples: usize = class_counts.iter().map(|(_, n)| n).sum();
-    let index = ShardIndex {
+    ShardIndex {
         format: crate::shard::INDEX_FORMAT.to_string(),
         dataset: prepared.info.dataset.clone(),
         split: selection.split.clone(),
-        preprocess: crate::shard::Preprocess {
-            size: p.size,
-            resize: p.resize.as_str().to_string(),
-            crop: p.crop.as_str().to_string(),
-            encoding: p.encoding,
-            quality: (p.encoding == Encoding::Jpeg).then_some(p.quality),
-        },
-        samples,
-        classes: class_counts
+        preprocess: settings,
+        made_from,
+        samples: written.class_counts.iter().map(|(_, n)| n).sum(),
+        classes: written
+            .class_counts
             .iter()
             .map(|&(id, samples)| ClassSummary {
                 id,
@@ -287,154 +372,37 @@ pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, 
                 samples,
             })
             .collect(),
-        shards: shards.clone(),
+        shards: written
+            .shards
+            .iter()
+            .map(|s| crate::shard::IndexShard {
+                file: s.file(),
+                samples: s.samples(),
+                bytes: s.bytes(),
+            })
+            .collect(),
         sources: selection.images.iter().map(|i| i.path.clone()).collect(),
-        rejected: rejected.clone(),
+        rejected: written.rejected.clone(),
         created_by: format!("lifted {}", env!("CARGO_PKG_VERSION")),
-    };
-    index.write(staging.path())?;
-    staging.commit()?;
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(PackSummary {
-        out,
-        dataset: prepared.info.dataset,
-        split: selection.split,
-        preprocess: p,
-        samples,
-        classes: class_counts.len(),
-        shards: shards.len(),
-        total_bytes: shards.iter().map(|s| s.bytes).sum(),
-        bytes_per_image: data_bytes as f64 / samples.max(1) as f64,
-        seconds,
-        images_per_s: samples as f64 / seconds.max(1e-9),
-        threads: options.threads,
-        rejected,
-    })
+    }
 }
 
 /// The folder `pack` writes to by default for a prepared dataset, a split folder, a part and
-/// preprocessing settings.
+/// preprocessing settings: `<data>/<dataset>/shards/<split>-<part>-<settings>`.
 pub fn default_out(
-    prepared: &crate::dataset::Prepared,
+    prepared: &Prepared,
     split_dir: &Path,
     part: Part,
-    p: &Preprocess,
-) -> PathBuf {
-    let name = std::fs::read(split_dir.join("split.json"))
-        .ok()
-        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
-        .and_then(|v| v["name"].as_str().map(str::to_string))
-        .unwrap_or_else(|| {
-            split_dir
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        });
-    prepared
-        .dir
-        .dir
-        .join("shards")
-        .join(default_name(&name, part, p))
+    settings: &Preprocess,
+) -> Result<PathBuf, PackError> {
+    let split = crate::split::read_split(split_dir).map_err(SelectError::from)?;
+    Ok(default_out_named(prepared, &split.name, part, settings))
 }
 
-/// `canonical-train-jpeg256`, `seed3-ratio0.5-test-raw224-pad-bbox`, ...
-fn default_name(split: &str, part: Part, p: &Preprocess) -> String {
-    let encoding = match p.encoding {
-        Encoding::Jpeg => "jpeg",
-        Encoding::Raw => "raw",
-    };
-    let mut name = format!("{split}-{}-{encoding}{}", part.as_str(), p.size);
-    if p.resize == ResizeMode::PadSquare {
-        name.push_str("-pad");
-    }
-    if p.crop == CropMode::BBox {
-        name.push_str("-bbox");
-    }
-    if p.encoding == Encoding::Jpeg && p.quality != 90 {
-        name.push_str(&format!("-q{}", p.quality));
-    }
-    name
-}
-
-/// The temporary folder a pack writes into, next to its output, and the lock that keeps a
-/// second pack out.
-struct Staging {
-    out: PathBuf,
-    temp: tempfile::TempDir,
-    _lock: std::fs::File,
-}
-
-impl Staging {
-    fn begin(out: &Path) -> Result<Staging, PackError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PackError::Io { path, source }
-        };
-        let parent = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = out
-            .file_name()
-            .ok_or_else(|| {
-                PackError::Options(format!("--out {} has no folder name", out.display()))
-            })?
-            .to_string_lossy()
-            .into_owned();
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-        let lock_path = parent.join(format!(".{name}.lock"));
-        let lock = match fsutil::try_lock(&lock_path) {
-            Ok(Some(lock)) => lock,
-            Ok(None) => return Err(PackError::Busy(out.to_path_buf())),
-            Err(source) => {
-                return Err(PackError::Io {
-                    path: lock_path,
-                    source,
-                });
-            }
-        };
-        let prefix = format!(".{name}.tmp-");
-        let old_prefix = format!(".{name}.old-");
-        for entry in std::fs::read_dir(parent).map_err(io(parent))?.flatten() {
-            let entry_name = entry.file_name().to_string_lossy().into_owned();
-            if entry_name.starts_with(&prefix) || entry_name.starts_with(&old_prefix) {
-                std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
-            }
-        }
-        let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .tempdir_in(parent)
-            .map_err(io(parent))?;
-        Ok(Staging {
-            out: out.to_path_buf(),
-            temp,
-            _lock: lock,
-        })
-    }
-
-    fn path(&self) -> &Path {
-        self.temp.path()
-    }
-
-    /// Replaces the output folder with the finished temporary one.
-    fn commit(self) -> Result<(), PackError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PackError::Io { path, source }
-        };
-        let temp = self.temp.keep();
-        if self.out.exists() {
-            let name = self.out.file_name().unwrap_or_default().to_string_lossy();
-            let old = self
-                .out
-                .with_file_name(format!(".{name}.old-{}", std::process::id()));
-            std::fs::rename(&self.out, &old).map_err(io(&self.out))?;
-            fsutil::rename_durable(&temp, &self.out).map_err(io(&self.out))?;
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        } else {
-            fsutil::rename_durable(&temp, &self.out).map_err(io(&self.out))?;
-        }
-        Ok(())
-    }
+fn default_out_named(prepared: &Prepared, split: &str, part: Part, p: &Preprocess) -> PathBuf {
+    prepared.dir.dir.join("shards").join(format!(
+        "{split}-{}-{}",
+        part.as_str(),
+        p.normalized().folder_suffix()
+    ))
 }

@@ -9,70 +9,62 @@ use std::cell::RefCell;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use serde::{Deserialize, Serialize};
 
 use crate::catalog::BBox;
-use crate::imageio::{Format, decode_rgb8, jpeg, sniff_format};
-use crate::shard::Encoding;
+use crate::imageio::{DecodeError, Format, decode_rgb8, jpeg, sniff_format};
+use crate::shard::{CropMode, Encoding, Preprocess, ResizeMode};
+
+/// Why one image cannot be packed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The file could not be read.
+    #[error("cannot read it")]
+    Read(#[source] crate::fsutil::ReadError),
+    /// The bytes do not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The bounding box misses the image.
+    #[error("the bounding box ({x}, {y}, {width}x{height}) lies outside the {image_width}x{image_height} image")]
+    BoxOutside {
+        /// Box left.
+        x: f32,
+        /// Box top.
+        y: f32,
+        /// Box width.
+        width: f32,
+        /// Box height.
+        height: f32,
+        /// Image width.
+        image_width: u32,
+        /// Image height.
+        image_height: u32,
+    },
+    /// Cropping to a box was asked for, and the image has none.
+    #[error("no bounding box for this image")]
+    NoBox,
+    /// The target size cannot be reached from this image.
+    #[error("a {width}x{height} image cannot be scaled to {size} with {mode}")]
+    Unscalable {
+        /// Width (after cropping).
+        width: u32,
+        /// Height (after cropping).
+        height: u32,
+        /// The target size.
+        size: u32,
+        /// The resize rule.
+        mode: &'static str,
+    },
+    /// Resizing failed.
+    #[error("resizing failed: {0}")]
+    Resize(String),
+    /// Encoding failed.
+    #[error("JPEG encoding failed")]
+    Encode(#[source] crate::imageio::jpeg::EncodeError),
+}
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-/// How images are scaled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResizeMode {
-    /// The short side becomes S, keeping the aspect ratio.
-    ShortSide,
-    /// The long side becomes S, then the image is centred on a white S×S square (the paper's
-    /// preprocessing).
-    PadSquare,
-}
-
-impl ResizeMode {
-    /// The name used in `index.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResizeMode::ShortSide => "short-side",
-            ResizeMode::PadSquare => "pad-square",
-        }
-    }
-}
-
-/// Whether images are cropped first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CropMode {
-    /// The whole image.
-    None,
-    /// The dataset's bounding box (CUB-200, CARS-196).
-    BBox,
-}
-
-impl CropMode {
-    /// The name used in `index.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CropMode::None => "none",
-            CropMode::BBox => "bbox",
-        }
-    }
-}
-
-/// Preprocessing settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Preprocess {
-    /// The target size S.
-    pub size: u32,
-    /// How to scale.
-    pub resize: ResizeMode,
-    /// Whether to crop first.
-    pub crop: CropMode,
-    /// How to store.
-    pub encoding: Encoding,
-    /// JPEG quality (1 to 100).
-    pub quality: u8,
 }
 
 /// A preprocessed sample.
@@ -96,7 +88,7 @@ struct Scratch {
 
 impl Preprocess {
     /// Preprocesses the bytes of one image file; the error says why it cannot be packed.
-    pub fn run(&self, file: &[u8], bbox: Option<BBox>) -> Result<Processed, String> {
+    pub fn run(&self, file: &[u8], bbox: Option<BBox>) -> Result<Processed, ImageError> {
         SCRATCH.with(|scratch| self.run_with(file, bbox, &mut scratch.borrow_mut()))
     }
 
@@ -105,7 +97,7 @@ impl Preprocess {
         file: &[u8],
         bbox: Option<BBox>,
         scratch: &mut Scratch,
-    ) -> Result<Processed, String> {
+    ) -> Result<Processed, ImageError> {
         let Scratch {
             resizer,
             decoded,
@@ -113,11 +105,11 @@ impl Preprocess {
         } = scratch;
         let (iw, ih) = match sniff_format(file) {
             Some(Format::Jpeg) => {
-                let (w, h) = jpeg::decode_into(file, decoded).map_err(|e| e.to_string())?;
-                (w as u32, h as u32)
+                let jpeg = jpeg::decode_into(file, decoded)?;
+                (jpeg.width as u32, jpeg.height as u32)
             }
             _ => {
-                let image = decode_rgb8(file).map_err(|e| e.to_string())?;
+                let image = decode_rgb8(file)?;
                 *decoded = image.pixels;
                 (image.width, image.height)
             }
@@ -126,15 +118,15 @@ impl Preprocess {
         let (left, top, cw, ch) = match (self.crop, bbox) {
             (CropMode::None, _) => (0, 0, iw, ih),
             (CropMode::BBox, Some(bbox)) => crop_rect(iw, ih, bbox)?,
-            (CropMode::BBox, None) => return Err("no bounding box for this image".to_string()),
+            (CropMode::BBox, None) => return Err(ImageError::NoBox),
         };
-        let (w, h) = target_size(cw, ch, self.size, self.resize).ok_or_else(|| {
-            format!(
-                "a {cw}x{ch} image cannot be scaled to {} with {}",
-                self.size,
-                self.resize.as_str()
-            )
-        })?;
+        let (w, h) =
+            target_size(cw, ch, self.size, self.resize).ok_or(ImageError::Unscalable {
+                width: cw,
+                height: ch,
+                size: self.size,
+                mode: self.resize.as_str(),
+            })?;
         let scaled: &[u8] = if (w, h, left, top) == (iw, ih, 0, 0) {
             source
         } else {
@@ -142,9 +134,11 @@ impl Preprocess {
             if resized.len() < needed {
                 resized.resize(needed, 0);
             }
-            let src = ImageRef::new(iw, ih, source, PixelType::U8x3).map_err(|e| e.to_string())?;
+            let resize_error = |e: &dyn std::fmt::Display| ImageError::Resize(e.to_string());
+            let src =
+                ImageRef::new(iw, ih, source, PixelType::U8x3).map_err(|e| resize_error(&e))?;
             let mut dst = Image::from_slice_u8(w, h, &mut resized[..needed], PixelType::U8x3)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| resize_error(&e))?;
             let options = ResizeOptions::new()
                 .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
                 .crop(
@@ -155,7 +149,7 @@ impl Preprocess {
                 );
             resizer
                 .resize(&src, &mut dst, &options)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| resize_error(&e))?;
             &resized[..needed]
         };
         let padded;
@@ -168,15 +162,18 @@ impl Preprocess {
         };
         let bytes = match self.encoding {
             Encoding::Raw => pixels.to_vec(),
-            Encoding::Jpeg => jpeg::encode(pixels, width as usize, height as usize, self.quality)?,
+            Encoding::Jpeg => jpeg::encode(
+                pixels,
+                width as usize,
+                height as usize,
+                self.quality.unwrap_or(90),
+            )
+            .map_err(ImageError::Encode)?,
         };
-        let side = |v: u32| {
-            u16::try_from(v)
-                .map_err(|_| format!("the result is {width}x{height}, larger than a shard allows"))
-        };
+        // target_size keeps both sides within u16 (shard records store them as 16 bits).
         Ok(Processed {
-            width: side(width)?,
-            height: side(height)?,
+            width: width as u16,
+            height: height as u16,
             bytes,
         })
     }
@@ -202,17 +199,21 @@ pub fn target_size(width: u32, height: u32, size: u32, mode: ResizeMode) -> Opti
 }
 
 /// The integer pixel rectangle covering `bbox`, clamped to a `width`×`height` image.
-fn crop_rect(width: u32, height: u32, bbox: BBox) -> Result<(u32, u32, u32, u32), String> {
+fn crop_rect(width: u32, height: u32, bbox: BBox) -> Result<(u32, u32, u32, u32), ImageError> {
     let clamp = |v: f32, max: u32| v.clamp(0.0, max as f32);
     let x0 = clamp(bbox.x, width).floor() as u32;
     let y0 = clamp(bbox.y, height).floor() as u32;
     let x1 = clamp(bbox.x + bbox.width, width).ceil() as u32;
     let y1 = clamp(bbox.y + bbox.height, height).ceil() as u32;
     if x1 <= x0 || y1 <= y0 {
-        return Err(format!(
-            "the bounding box ({}, {}, {}x{}) lies outside the {width}x{height} image",
-            bbox.x, bbox.y, bbox.width, bbox.height
-        ));
+        return Err(ImageError::BoxOutside {
+            x: bbox.x,
+            y: bbox.y,
+            width: bbox.width,
+            height: bbox.height,
+            image_width: width,
+            image_height: height,
+        });
     }
     Ok((x0, y0, x1 - x0, y1 - y0))
 }

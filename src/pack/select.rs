@@ -1,15 +1,15 @@
-//! Choosing what to pack: one part of a split, read from its `split.csv`, joined with the
-//! catalogue (for bounding boxes) and ordered by class, then by row.
+//! Choosing what to pack: one part of a split, read and checked from its folder
+//! ([`crate::split::read_split`]), joined with the catalogue (for bounding boxes) and ordered
+//! by class, then by row.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 
-use super::preprocess::CropMode;
 use crate::catalog::{BBox, Catalog};
-use crate::shard::SplitRef;
+use crate::shard::{CropMode, SplitRef};
+use crate::split::{self, StoredSplitError};
 
 /// Which images of a split to pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,24 +35,25 @@ impl Part {
             Part::All => "all",
         }
     }
+
+    /// Whether a row of split part `part` is selected.
+    fn selects(self, part: split::Part) -> bool {
+        match self {
+            Part::All => true,
+            Part::Train => part == split::Part::Train,
+            Part::Val => part == split::Part::Val,
+            Part::Test => part == split::Part::Test,
+        }
+    }
 }
 
 /// Errors from reading and selecting a split.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SelectError {
-    /// The split folder has no `split.csv`.
-    #[error("no split.csv in {0}; write one with `lifted split` or pass --split-dir")]
-    MissingSplit(PathBuf),
-    /// `split.csv` could not be parsed.
-    #[error("cannot read {path}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: csv::Error,
-    },
+    /// The split folder could not be read, or failed its checks.
+    #[error(transparent)]
+    Split(#[from] StoredSplitError),
     /// A row names an image the catalogue does not have.
     #[error(
         "{split_csv} lists {path} (class {class_id}), which is not in the dataset's catalogue; the split belongs to another dataset or an older preparation"
@@ -75,9 +76,9 @@ pub enum SelectError {
         /// The parts it has.
         present: String,
     },
-    /// `--crop bbox` on a dataset without boxes.
+    /// Cropping to boxes on a dataset without boxes.
     #[error(
-        "--crop bbox needs bounding boxes, and {0} has none for some images (CUB-200 and CARS-196 have them)"
+        "cropping to bounding boxes needs them, and {0} has none for some images (CUB-200 and CARS-196 have them)"
     )]
     NoBoxes(String),
 }
@@ -102,42 +103,14 @@ pub struct Selection {
     pub images: Vec<Selected>,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    path: String,
-    class_id: u32,
-    split: String,
-}
-
-#[derive(Deserialize)]
-struct SplitJson {
-    name: String,
-}
-
-/// Reads `split_dir/split.csv` and selects `part`.
+/// Reads the split in `split_dir` and selects `part`.
 pub fn select(
     catalog: &Catalog,
     split_dir: &Path,
     part: Part,
     crop: CropMode,
 ) -> Result<Selection, SelectError> {
-    let csv_path = split_dir.join("split.csv");
-    let bytes = match std::fs::read(&csv_path) {
-        Ok(bytes) => bytes,
-        Err(_) => return Err(SelectError::MissingSplit(split_dir.to_path_buf())),
-    };
-    let hash = hex::encode(Sha256::digest(&bytes));
-    let name = std::fs::read(split_dir.join("split.json"))
-        .ok()
-        .and_then(|json| serde_json::from_slice::<SplitJson>(&json).ok())
-        .map(|s| s.name)
-        .unwrap_or_else(|| {
-            split_dir
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        });
+    let stored = split::read_split(split_dir)?;
     let boxes: HashMap<&str, (u32, Option<BBox>)> = catalog
         .images
         .iter()
@@ -145,13 +118,9 @@ pub fn select(
         .collect();
     let mut present = std::collections::BTreeSet::new();
     let mut images = Vec::new();
-    for row in csv::Reader::from_reader(&bytes[..]).deserialize::<Row>() {
-        let row = row.map_err(|source| SelectError::Csv {
-            path: csv_path.clone(),
-            source,
-        })?;
-        present.insert(row.split.clone());
-        if part != Part::All && row.split != part.as_str() {
+    for row in stored.rows {
+        present.insert(row.part.as_str());
+        if !part.selects(row.part) {
             continue;
         }
         let Some(&(class_id, bbox)) = boxes
@@ -159,7 +128,7 @@ pub fn select(
             .filter(|(c, _)| *c == row.class_id)
         else {
             return Err(SelectError::Unknown {
-                split_csv: csv_path,
+                split_csv: split_dir.join("split.csv"),
                 path: row.path,
                 class_id: row.class_id,
             });
@@ -184,8 +153,8 @@ pub fn select(
     images.sort_by_key(|i| i.class_id);
     Ok(Selection {
         split: SplitRef {
-            name,
-            hash,
+            name: stored.name,
+            hash: stored.hash,
             part: part.as_str().to_string(),
         },
         images,

@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use super::select::Selected;
-use super::{PackError, Processed};
+use super::{ImageError, PackError, Processed};
 use crate::shard::layout::PAGE_ALIGNMENT_LOG2;
-use crate::shard::{Encoding, IndexShard, Rejected, ShardWriter, WrittenShard};
+use crate::shard::{Encoding, Rejected, ShardWriter, Unsealed};
 
 /// What the writer produced.
 pub(super) struct Written {
-    pub shards: Vec<IndexShard>,
+    /// Every shard, waiting to be sealed with the index.
+    pub shards: Vec<Unsealed>,
     pub rejected: Vec<Rejected>,
     /// (class id, samples), by class.
     pub class_counts: Vec<(u32, usize)>,
@@ -53,7 +54,7 @@ impl<'a> Sink<'a> {
         &mut self,
         image: &Selected,
         source_index: u32,
-        result: Result<Processed, String>,
+        result: Result<Processed, ImageError>,
     ) -> Result<(), PackError> {
         let processed = match result {
             Ok(processed) => processed,
@@ -66,7 +67,7 @@ impl<'a> Sink<'a> {
             Err(reason) => {
                 self.written.rejected.push(Rejected {
                     path: image.path.clone(),
-                    reason,
+                    reason: crate::fetch::chain(&reason),
                 });
                 return Ok(());
             }
@@ -114,7 +115,7 @@ impl<'a> Sink<'a> {
     fn close_shard(&mut self) -> Result<(), PackError> {
         if let Some(writer) = self.writer.take() {
             let finished = writer.finish().map_err(self.io(self.dir.to_path_buf()))?;
-            self.written.shards.push(index_entry(finished));
+            self.written.shards.push(finished);
         }
         Ok(())
     }
@@ -133,14 +134,5 @@ impl<'a> Sink<'a> {
         }
         self.close_shard()?;
         Ok(self.written)
-    }
-}
-
-fn index_entry(written: WrittenShard) -> IndexShard {
-    IndexShard {
-        file: written.file,
-        samples: written.samples,
-        bytes: written.bytes,
-        sha256: written.sha256,
     }
 }

@@ -1,27 +1,24 @@
-//! Extracting a dataset's files into `root/`, all or nothing.
+//! Extracting a dataset's files, all or nothing, into the folder the preparation is staged in.
 //!
-//! Everything is extracted into a fresh `.root.tmp-*` folder next to `root/`, a stamp naming
-//! the source files and their SHA-256 is written last, and only then is the folder renamed to
-//! `root/`. A later run reuses `root/` only if its stamp names exactly the current files, and
-//! removes leftover temporary folders of interrupted runs.
+//! Everything is extracted into a fresh `.root.tmp-*` folder inside the staging folder, a stamp
+//! naming the source files and their SHA-256 is written last, and only then is the folder
+//! renamed to `root/` there; the preparation later swaps it in for the dataset's `root/`. A run
+//! reuses the dataset's `root/`, or a staged `root/` left by a failed run, if its stamp names
+//! exactly the current files, and removes leftover temporary folders of interrupted runs.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::PrepareError;
 use crate::archive::{self, Budget, ExtractReport};
-use crate::dataset::DatasetDir;
+use crate::dataset::{DatasetDir, ROOT_STAMP};
 use crate::fetch::Fetched;
 use crate::fsutil;
 use crate::manifest::{ExtractLimits, FileKind};
 use crate::progress::Progress;
-
-/// The stamp's file name inside `root/`.
-const STAMP: &str = ".lifted-extracted.json";
-/// Prefixes of the folders a run leaves behind if it is killed.
-const TEMP_PREFIXES: [&str; 2] = [".root.tmp-", ".root.old-"];
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 struct Stamp {
@@ -33,19 +30,34 @@ struct Stamp {
 /// Whether `root/` was reused, and what extraction did if it ran.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExtractOutcome {
-    /// `root/` already held exactly these files, extracted by an earlier run.
+    /// An earlier run had already extracted exactly these files.
     pub reused: bool,
     /// What this run extracted (empty when reused).
     pub report: ExtractReport,
 }
 
-/// Makes sure `root/` holds exactly the extracted `files` (each with its kind).
+/// Extracted files ready to catalogue.
+pub(crate) struct Extracted {
+    /// Where they are: the dataset's `root/`, or the staged one that will replace it.
+    pub root: PathBuf,
+    /// Whether `root` is the staged folder (to be swapped in when the preparation succeeds).
+    pub staged: bool,
+    /// SHA-256 of the stamp in `root`.
+    pub stamp_sha256: String,
+    /// What happened.
+    pub outcome: ExtractOutcome,
+}
+
+/// Makes sure a folder holds exactly the extracted `files` (each with its kind): the dataset's
+/// `root/`, a staged `root/` from an earlier failed run, or a fresh extraction into the
+/// staging folder `staged`.
 pub(crate) fn extract_root(
     dir: &DatasetDir,
+    staged: &Path,
     files: &[(Fetched, FileKind)],
     limits: ExtractLimits,
     progress: Progress,
-) -> Result<ExtractOutcome, PrepareError> {
+) -> Result<Extracted, PrepareError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PrepareError::Io { path, source }
@@ -57,23 +69,27 @@ pub(crate) fn extract_root(
             .map(|(f, _)| (f.name.clone(), f.digests.sha256.clone()))
             .collect(),
     };
-    let root = dir.root();
-    let current: Option<Stamp> = fs::read(root.join(STAMP))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    if current.as_ref() == Some(&wanted) {
-        return Ok(ExtractOutcome {
-            reused: true,
-            report: ExtractReport::default(),
-        });
+    let stamp = serde_json::to_vec_pretty(&wanted).expect("a stamp has only text keys");
+    let stamp_sha256 = hex::encode(Sha256::digest(&stamp));
+    let staged_root = staged.join("root");
+    for (root, is_staged) in [(dir.root(), false), (staged_root.clone(), true)] {
+        if fs::read(root.join(ROOT_STAMP)).is_ok_and(|bytes| bytes == stamp) {
+            return Ok(Extracted {
+                root,
+                staged: is_staged,
+                stamp_sha256,
+                outcome: ExtractOutcome {
+                    reused: true,
+                    report: ExtractReport::default(),
+                },
+            });
+        }
     }
-    fs::create_dir_all(&dir.dir).map_err(io(&dir.dir))?;
-    remove_leftovers(&dir.dir)?;
+    fs::create_dir_all(staged).map_err(io(staged))?;
+    fsutil::remove_leftovers(&dir.root(), |_| true).map_err(io(&dir.dir))?;
+    fsutil::remove_leftovers(&staged_root, |_| true).map_err(io(staged))?;
 
-    let temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIXES[0])
-        .tempdir_in(&dir.dir)
-        .map_err(io(&dir.dir))?;
+    let temp = fsutil::staging_dir(&staged_root).map_err(io(staged))?;
     let mut budget = Budget::new(limits);
     let mut report = ExtractReport::default();
     for (file, kind) in files {
@@ -95,38 +111,16 @@ pub(crate) fn extract_root(
     }
     // The stamp marks the folder complete: the files it vouches for must be on disk first.
     fsutil::sync_tree(temp.path()).map_err(io(temp.path()))?;
-    let stamp = serde_json::to_vec_pretty(&wanted).expect("a stamp serialises");
-    fsutil::write_atomic(&temp.path().join(STAMP), &stamp).map_err(io(temp.path()))?;
-
+    fsutil::write_atomic(&temp.path().join(ROOT_STAMP), &stamp).map_err(io(temp.path()))?;
     let extracted = temp.keep();
-    if root.exists() {
-        let old = dir
-            .dir
-            .join(format!("{}{}", TEMP_PREFIXES[1], std::process::id()));
-        fs::rename(&root, &old).map_err(io(&root))?;
-        fsutil::rename_durable(&extracted, &root).map_err(io(&root))?;
-        fs::remove_dir_all(&old).map_err(io(&old))?;
-    } else {
-        fsutil::rename_durable(&extracted, &root).map_err(io(&root))?;
-    }
-    Ok(ExtractOutcome {
-        reused: false,
-        report,
+    fsutil::replace_dir(&extracted, &staged_root).map_err(io(&staged_root))?;
+    Ok(Extracted {
+        root: staged_root,
+        staged: true,
+        stamp_sha256,
+        outcome: ExtractOutcome {
+            reused: false,
+            report,
+        },
     })
-}
-
-/// Removes the temporary folders of interrupted runs.
-fn remove_leftovers(dir: &Path) -> Result<(), PrepareError> {
-    let entries = fs::read_dir(dir).map_err(|source| PrepareError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if TEMP_PREFIXES.iter().any(|p| name.starts_with(p)) {
-            let path = entry.path();
-            fs::remove_dir_all(&path).map_err(|source| PrepareError::Io { path, source })?;
-        }
-    }
-    Ok(())
 }

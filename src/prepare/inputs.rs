@@ -20,6 +20,21 @@ pub(super) fn assign_archives(
     };
     let mut assigned: Vec<Option<PathBuf>> = vec![None; manifest.files.len()];
     for path in archives {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(meta) => {
+                return Err(PrepareError::ArchiveNotFile {
+                    path: path.clone(),
+                    what: crate::fsutil::kind_of(&meta.file_type()),
+                });
+            }
+            Err(source) => {
+                return Err(PrepareError::ArchiveUnreadable {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
         let Some(index) = match_archive(&manifest.files, path) else {
             return Err(PrepareError::UnmatchedArchive {
                 path: path.clone(),

@@ -16,7 +16,10 @@ mod summary;
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 pub use extract::ExtractOutcome;
+pub use checks::Advice;
 pub use summary::{CheckCounts, PrepareSummary, SplitSummary};
 
 use crate::archive::ArchiveError;
@@ -77,7 +80,7 @@ pub enum PrepareError {
     Split(#[from] SplitError),
     /// An `--archive` file matches no file of the manifest.
     #[error(
-        "--archive {path} matches no file of the {dataset} manifest; expected one of: {expected}"
+        "the archive {path} matches no file of the {dataset} manifest; expected one of: {expected}"
     )]
     UnmatchedArchive {
         /// The file given.
@@ -87,8 +90,25 @@ pub enum PrepareError {
         /// The manifest's file names.
         expected: String,
     },
+    /// A file given as an archive does not exist or cannot be read.
+    #[error("the archive {path} cannot be opened (check the path)")]
+    ArchiveUnreadable {
+        /// The file given.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path given as an archive is not a regular file.
+    #[error("the archive {path} is {what}, not a file")]
+    ArchiveNotFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
+    },
     /// Two `--archive` files stand for the same manifest file.
-    #[error("--archive {first} and --archive {second} are both {name}; pass it once")]
+    #[error("the archives {first} and {second} are both {name}; give it once")]
     DuplicateArchive {
         /// The manifest's file name.
         name: String,
@@ -98,17 +118,19 @@ pub enum PrepareError {
         second: PathBuf,
     },
     /// Listed images are missing or do not decode.
-    #[error("{}", checks::bad_images_message(.check, .report))]
+    #[error("{}", checks::bad_images_message(.check, .report, .advice))]
     BadImages {
         /// What the check found.
         check: Box<ImageCheck>,
         /// The full report.
         report: PathBuf,
+        /// What the message advises.
+        advice: checks::Advice,
     },
     /// The catalogue's counts differ from the manifest's.
     #[error(
         "{what}: found {found}, the manifest expects {expected}; the copy is incomplete or not \
-         the published one (pass --allow-unverified to accept it, recorded as a warning)"
+         the published one (it can be accepted unverified, recorded as a warning)"
     )]
     CountMismatch {
         /// What was counted.
@@ -118,8 +140,38 @@ pub enum PrepareError {
         /// The count found.
         found: usize,
     },
+    /// The manifest given names another dataset than the one asked for.
+    #[error(
+        "the manifest {manifest} describes `{found}`, not `{asked}`; the dataset name and the \
+         manifest's `name` must agree"
+    )]
+    ManifestName {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// The name it gives.
+        found: String,
+        /// The dataset asked for.
+        asked: String,
+    },
+    /// A manifest was given for an image folder or CSV, which has none.
+    #[error(
+        "{path} is an image folder or CSV file, which is prepared without a manifest; drop the \
+         manifest {manifest}, or name the dataset it describes"
+    )]
+    ManifestForPath {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// The folder or CSV.
+        path: PathBuf,
+    },
+    /// A path that must be stored as text is not valid UTF-8.
+    #[error(
+        "{} is not valid UTF-8, so it cannot be recorded in prepared.json; rename it (or a \
+         folder above it)", .0.display()
+    )]
+    NotUtf8(PathBuf),
     /// A folder name is not usable.
-    #[error("--name `{name}`: {problem}")]
+    #[error("dataset name `{name}`: {problem}")]
     BadName {
         /// The name.
         name: String,
@@ -143,12 +195,51 @@ pub enum PrepareError {
 }
 
 /// Prepares a dataset; see the module documentation.
+///
+/// # Errors
+/// [`PrepareError::ManifestName`] when `manifest` names another dataset than `dataset` (or
+/// `dataset` is a path); otherwise the first step that fails, with nothing of the previous
+/// preparation replaced.
 pub fn prepare(
     dataset: &DatasetRef,
     options: &PrepareOptions,
 ) -> Result<PrepareSummary, PrepareError> {
+    let result = prepare_any(dataset, options);
+    if result.is_err() {
+        // A staging folder with nothing worth keeping (no extracted root, no report) goes.
+        let name = match dataset {
+            DatasetRef::Named(name) => Some(name.clone()),
+            DatasetRef::Path(_) => None,
+        };
+        if let Some(name) = name {
+            let _ = std::fs::remove_dir(DatasetDir::new(&options.data_dir, &name).staged());
+        }
+    }
+    result
+}
+
+fn prepare_any(
+    dataset: &DatasetRef,
+    options: &PrepareOptions,
+) -> Result<PrepareSummary, PrepareError> {
     let manifest = match (&options.manifest, dataset) {
-        (Some(path), _) => Manifest::load(path)?,
+        (Some(path), DatasetRef::Named(name)) => {
+            let manifest = Manifest::load(path)?;
+            if &manifest.name != name {
+                return Err(PrepareError::ManifestName {
+                    manifest: path.clone(),
+                    found: manifest.name,
+                    asked: name.clone(),
+                });
+            }
+            manifest
+        }
+        (Some(path), DatasetRef::Path(folder)) => {
+            return Err(PrepareError::ManifestForPath {
+                manifest: path.clone(),
+                path: folder.clone(),
+            });
+        }
         (None, DatasetRef::Named(name)) => Manifest::built_in(name)?,
         (None, DatasetRef::Path(path)) => return prepare_path(path, options),
     };
@@ -172,6 +263,55 @@ fn prepare_manifest(
 ) -> Result<PrepareSummary, PrepareError> {
     let dir = DatasetDir::new(&options.data_dir, &manifest.name);
     let _lock = lock(&dir)?;
+    let files = fetch_all(manifest, &dir, options)?;
+    let staged = dir.staged();
+    let extracted = extract::extract_root(&dir, &staged, &files, manifest.limits, options.progress)?;
+    let files: Vec<Fetched> = files.into_iter().map(|(f, _)| f).collect();
+
+    let mut catalog = catalog::read(
+        manifest.catalog.format,
+        &manifest.name,
+        &extracted.root.join(&manifest.catalog.root),
+    )?;
+    let mut warnings = Vec::new();
+    let source = checks::Source::Archives;
+    let check = checks::check_catalog(&mut catalog, &staged, source, options, &mut warnings)?;
+
+    let spec = SplitSpec {
+        method: SplitMethod::Canonical,
+        folds: None,
+    };
+    let split = split::make_split(&catalog, Some(&manifest.split), spec)?;
+    compare_counts(manifest, &catalog, &split, options, &mut warnings)?;
+
+    let info = PreparedInfo {
+        dataset: manifest.name.clone(),
+        root: Path::new("root").join(&manifest.catalog.root),
+        canonical_split: Some(manifest.split.clone()),
+        default_split: spec.name(),
+        catalog_sha256: String::new(),
+        root_stamp: Some(extracted.stamp_sha256.clone()),
+    };
+    let mut notes = manifest.notes.clone();
+    notes.append(&mut catalog.notes);
+    let details = Details {
+        title: manifest.title.clone(),
+        files,
+        extraction: Some(extracted.outcome.clone()),
+        check,
+        warnings,
+        notes,
+        staged_root: extracted.staged.then_some(extracted.root),
+    };
+    finish(&dir, catalog, split, info, details)
+}
+
+/// Fetches and verifies every file of the manifest (or takes the `--archive` file for it).
+fn fetch_all(
+    manifest: &Manifest,
+    dir: &DatasetDir,
+    options: &PrepareOptions,
+) -> Result<Vec<(Fetched, manifest::FileKind)>, PrepareError> {
     let assigned = inputs::assign_archives(manifest, &options.archives)?;
     let mut files = Vec::new();
     for (file, local) in manifest.files.iter().zip(assigned) {
@@ -194,19 +334,17 @@ fn prepare_manifest(
         };
         files.push((fetched, file.kind));
     }
-    let extraction = extract::extract_root(&dir, &files, manifest.limits, options.progress)?;
-    let files: Vec<Fetched> = files.into_iter().map(|(f, _)| f).collect();
+    Ok(files)
+}
 
-    let catalog_root = dir.root().join(&manifest.catalog.root);
-    let mut catalog = catalog::read(manifest.catalog.format, &manifest.name, &catalog_root)?;
-    let mut warnings = Vec::new();
-    let check = checks::check_catalog(&mut catalog, &dir, options, &mut warnings)?;
-
-    let spec = SplitSpec {
-        method: SplitMethod::Canonical,
-        folds: None,
-    };
-    let split = split::make_split(&catalog, Some(&manifest.split), spec)?;
+/// Compares the catalogue's and the split's counts with the manifest's.
+fn compare_counts(
+    manifest: &Manifest,
+    catalog: &Catalog,
+    split: &split::Split,
+    options: &PrepareOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(), PrepareError> {
     let mut counts = CountCheck::default();
     counts.compare(
         "images in the catalogue",
@@ -227,31 +365,13 @@ fn prepare_manifest(
         expected_train,
         expected_test,
     }) = &manifest.split;
-    let found = split.counts(&catalog);
+    let found = split.counts(catalog);
     for (part, wanted) in [(Part::Train, expected_train), (Part::Test, expected_test)] {
         let got = found.get(&part).cloned().unwrap_or_default();
         counts.compare(format!("{part} images"), wanted.images, got.images);
         counts.compare(format!("{part} classes"), wanted.classes, got.classes);
     }
-    counts.settle(options.allow_unverified, &mut warnings)?;
-
-    let info = PreparedInfo {
-        dataset: manifest.name.clone(),
-        root: absolute(&catalog_root),
-        canonical_split: Some(manifest.split.clone()),
-        default_split: spec.name(),
-    };
-    let mut notes = manifest.notes.clone();
-    notes.append(&mut catalog.notes);
-    let details = Details {
-        title: manifest.title.clone(),
-        files,
-        extraction: Some(extraction),
-        check,
-        warnings,
-        notes,
-    };
-    finish(&dir, catalog, split, info, details)
+    counts.settle(options.allow_unverified, warnings)
 }
 
 /// Prepares an image folder or CSV file in place (images are not copied).
@@ -269,8 +389,16 @@ fn prepare_path(path: &Path, options: &PrepareOptions) -> Result<PrepareSummary,
     if manifest::built_in_names().any(|n| n == name) {
         return Err(PrepareError::BadName {
             name,
-            problem: "it is the name of a built-in dataset; choose another with --name".to_string(),
+            problem: "it is the name of a built-in dataset; choose another".to_string(),
         });
+    }
+    let root = absolute(if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(Path::new("."))
+    });
+    if root.to_str().is_none() {
+        return Err(PrepareError::NotUtf8(root));
     }
     let dir = DatasetDir::new(&options.data_dir, &name);
     let _lock = lock(&dir)?;
@@ -282,7 +410,9 @@ fn prepare_path(path: &Path, options: &PrepareOptions) -> Result<PrepareSummary,
     catalog.dataset = name.clone();
     catalog.root = absolute(&catalog.root);
     let mut warnings = Vec::new();
-    let check = checks::check_catalog(&mut catalog, &dir, options, &mut warnings)?;
+    let staged = dir.staged();
+    let source = checks::Source::InPlace;
+    let check = checks::check_catalog(&mut catalog, &staged, source, options, &mut warnings)?;
     let spec = SplitSpec {
         method: DEFAULT_SEEDED,
         folds: None,
@@ -293,9 +423,11 @@ fn prepare_path(path: &Path, options: &PrepareOptions) -> Result<PrepareSummary,
         root: catalog.root.clone(),
         canonical_split: None,
         default_split: spec.name(),
+        catalog_sha256: String::new(),
+        root_stamp: None,
     };
     let mut notes = vec![format!(
-        "{} has no canonical split; wrote the seeded split {} (change it with `lifted split`)",
+        "{} has no canonical split; wrote the seeded split {} (write others with `lifted split`)",
         path.display(),
         spec.name()
     )];
@@ -307,6 +439,7 @@ fn prepare_path(path: &Path, options: &PrepareOptions) -> Result<PrepareSummary,
         check,
         warnings,
         notes,
+        staged_root: None,
     };
     finish(&dir, catalog, split, info, details)
 }
@@ -319,18 +452,29 @@ struct Details {
     check: CheckCounts,
     warnings: Vec<String>,
     notes: Vec<String>,
+    /// A freshly extracted `root/` in the staging folder, to swap in.
+    staged_root: Option<PathBuf>,
 }
 
-/// Writes the catalogue, split and summary, and returns the summary.
+/// Writes the catalogue, split and summary into the staging folder, then replaces the
+/// dataset's pieces with them (`prepared.json` last), and returns the summary.
 fn finish(
     dir: &DatasetDir,
     catalog: Catalog,
     split: split::Split,
-    info: PreparedInfo,
+    mut info: PreparedInfo,
     details: Details,
 ) -> Result<PrepareSummary, PrepareError> {
-    catalog::write_catalog_csv(&catalog, &dir.catalog_csv())?;
-    let written = split::write_split(&catalog, &split, &dir.split(&info.default_split))?;
+    let staged = dir.staged();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PrepareError::Io { path, source }
+    };
+    let catalog_bytes = catalog::render_catalog_csv(&catalog)?;
+    info.catalog_sha256 = hex::encode(Sha256::digest(&catalog_bytes));
+    fsutil::write_atomic(&staged.join("catalog.csv"), &catalog_bytes).map_err(io(&staged))?;
+    let split_name = info.default_split.clone();
+    let written = split::write_split(&catalog, &split, &staged.join("split"))?;
     let summary = PrepareSummary {
         title: details.title,
         dir: dir.dir.clone(),
@@ -339,23 +483,42 @@ fn finish(
         classes: catalog.classes_with_images(),
         catalog_csv: dir.catalog_csv(),
         split: SplitSummary {
-            name: info.default_split.clone(),
+            name: split_name.clone(),
             hash: written.hash,
-            csv: written.csv,
-            json: written.json,
+            csv: dir.split(&split_name).join("split.csv"),
+            json: dir.split(&split_name).join("split.json"),
             parts: split.counts(&catalog),
         },
         info,
         files: details.files,
         extraction: details.extraction,
-        image_check: details.check,
+        image_check: CheckCounts {
+            report: dir.image_check(),
+            ..details.check
+        },
         warnings: details.warnings,
         notes: details.notes,
     };
-    let json = serde_json::to_vec_pretty(&summary).expect("a summary serialises");
-    let path = dir.prepared_json();
-    fsutil::write_atomic(&path, &json).map_err(|source| PrepareError::Io { path, source })?;
+    let json = serde_json::to_vec_pretty(&summary).expect("a summary has only text keys");
+    fsutil::write_atomic(&staged.join("prepared.json"), &json).map_err(io(&staged))?;
+    commit(dir, details.staged_root.as_deref(), &split_name).map_err(io(&dir.dir))?;
     Ok(summary)
+}
+
+/// Replaces the dataset's pieces with the staged ones; `prepared.json` goes last, so until it
+/// is in place the old one describes (and, through its digests, refuses) a mix.
+fn commit(dir: &DatasetDir, staged_root: Option<&Path>, split_name: &str) -> std::io::Result<()> {
+    let staged = dir.staged();
+    if let Some(root) = staged_root {
+        fsutil::replace_dir(root, &dir.root())?;
+    }
+    fsutil::rename_durable(&staged.join("catalog.csv"), &dir.catalog_csv())?;
+    fsutil::rename_durable(&staged.join("image-check.json"), &dir.image_check())?;
+    let split_dir = dir.split(split_name);
+    std::fs::create_dir_all(split_dir.parent().unwrap_or(&dir.dir))?;
+    fsutil::replace_dir(&staged.join("split"), &split_dir)?;
+    fsutil::rename_durable(&staged.join("prepared.json"), &dir.prepared_json())?;
+    std::fs::remove_dir_all(&staged)
 }
 
 /// `path` made absolute against the current folder (without resolving links).

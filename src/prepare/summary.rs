@@ -19,6 +19,7 @@ pub struct PrepareSummary {
     /// The dataset's title.
     pub title: String,
     /// The dataset's folder under the data dir.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub dir: PathBuf,
     /// Every source file, where it came from, and whether it was verified.
     pub files: Vec<Fetched>,
@@ -31,6 +32,7 @@ pub struct PrepareSummary {
     /// Number of classes with images.
     pub classes: usize,
     /// `catalog.csv`.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub catalog_csv: PathBuf,
     /// The split written.
     pub split: SplitSummary,
@@ -50,8 +52,10 @@ pub struct SplitSummary {
     /// SHA-256 of `split.csv`.
     pub hash: String,
     /// `split.csv`.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub csv: PathBuf,
     /// `split.json`.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub json: PathBuf,
     /// Images and classes per part.
     pub parts: BTreeMap<Part, PartCounts>,
@@ -66,7 +70,10 @@ pub struct CheckCounts {
     pub unreadable: usize,
     /// Image files on disk that no annotation lists (ignored).
     pub unlisted: usize,
+    /// Listed images that decode with warnings Pillow also accepts (kept, listed in the report).
+    pub warned: usize,
     /// The full report.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub report: PathBuf,
 }
 

@@ -16,6 +16,7 @@ const CLASSES_LISTED: usize = 20;
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectReport {
     /// The folder.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub dir: PathBuf,
     /// Its `index.json`, without the per-sample source list.
     pub index: ShardIndex,
@@ -79,15 +80,7 @@ impl fmt::Display for InspectReport {
             "  dataset     {}, split {} part {} (sha256 {})",
             i.dataset, i.split.name, i.split.part, i.split.hash
         )?;
-        let quality = i
-            .preprocess
-            .quality
-            .map_or(String::new(), |q| format!(", quality {q}"));
-        writeln!(
-            f,
-            "  preprocess  size {}, {}, crop {}, {:?}{quality}",
-            i.preprocess.size, i.preprocess.resize, i.preprocess.crop, i.preprocess.encoding
-        )?;
+        writeln!(f, "  preprocess  {}", i.preprocess)?;
         writeln!(
             f,
             "  samples     {} in {} classes; {} rejected",

@@ -2,7 +2,9 @@
 //! their sizes, and how each is read from and written to bytes.
 
 /// Bytes in the header.
-pub const HEADER_LEN: usize = 64;
+pub const HEADER_LEN: usize = 128;
+/// Where the header's CRC is: it covers the bytes before it.
+const HEADER_CRC_AT: usize = 124;
 /// Bytes in one class table entry.
 pub const CLASS_ENTRY_LEN: usize = 16;
 /// Bytes in one record.
@@ -14,15 +16,18 @@ pub const ALIGNMENT_LOG2: std::ops::RangeInclusive<u8> = 6..=16;
 /// The alignment `lifted pack` writes: 2^12 = 4096 bytes, a page.
 pub const PAGE_ALIGNMENT_LOG2: u8 = 12;
 
+/// The format version this crate reads and writes.
+pub const VERSION: u16 = 2;
+
 /// The (magic, version) pairs this reader knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionedMagic {
-    /// `LFTSHARD`, version 1.
-    V1,
+    /// `LFTSHARD`, version 2: a 128-byte header that carries the SHA-256 of `index.json`.
+    V2,
 }
 
 /// How sample bytes are encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// Baseline JPEG, three channels.
@@ -75,14 +80,16 @@ pub struct Header {
     pub file_length: u64,
     /// CRC-32C of both tables.
     pub tables_crc: u32,
+    /// SHA-256 of the folder's `index.json`, which the shard was sealed with.
+    pub index_sha256: [u8; 32],
 }
 
 impl Header {
-    /// The 64 header bytes, with the header CRC.
+    /// The header bytes, with the header CRC.
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[0..8].copy_from_slice(&MAGIC);
-        out[8..10].copy_from_slice(&1u16.to_le_bytes());
+        out[8..10].copy_from_slice(&VERSION.to_le_bytes());
         out[10] = self.encoding.code();
         out[11] = self.alignment_log2;
         out[12..16].copy_from_slice(&self.shard_index.to_le_bytes());
@@ -93,10 +100,26 @@ impl Header {
         out[40..48].copy_from_slice(&self.record_table_offset.to_le_bytes());
         out[48..56].copy_from_slice(&self.file_length.to_le_bytes());
         out[56..60].copy_from_slice(&self.tables_crc.to_le_bytes());
-        let crc = crc32c::crc32c(&out[..60]);
-        out[60..64].copy_from_slice(&crc.to_le_bytes());
+        out[60..92].copy_from_slice(&self.index_sha256);
+        let crc = header_crc(&out);
+        out[HEADER_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         out
     }
+}
+
+/// The CRC-32C a header stores: of every header byte before the CRC field.
+pub fn header_crc(header: &[u8; HEADER_LEN]) -> u32 {
+    crc32c::crc32c(&header[..HEADER_CRC_AT])
+}
+
+/// The header CRC as stored.
+pub fn stored_header_crc(header: &[u8; HEADER_LEN]) -> u32 {
+    u32_at(header, HEADER_CRC_AT)
+}
+
+/// Bytes 92..124 of the header, reserved (zero in version 2).
+pub fn header_reserved(header: &[u8; HEADER_LEN]) -> &[u8] {
+    &header[92..HEADER_CRC_AT]
 }
 
 /// A class table entry.

@@ -16,6 +16,16 @@ use memmap2::Mmap;
 /// the contract callers of [`super::ShardSet::open`] accept, as with any mapped dataset.
 pub(crate) fn map(path: &Path) -> io::Result<Mmap> {
     let file = File::open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it is {}, not a shard file",
+                crate::fsutil::kind_of(&kind)
+            ),
+        ));
+    }
     // SAFETY: see the function's documentation: the file is opened read-only and shard files
     // are immutable once renamed into place, so the mapped bytes do not change under us.
     let map = unsafe { Mmap::map(&file)? };

@@ -3,8 +3,9 @@
 //!
 //! - [`layout`]: the header, class entries and records, byte for byte.
 //! - [`ShardView`]: validation of one shard's bytes, before any use.
-//! - [`ShardWriter`]: streams samples into a shard and writes the tables and header last.
-//! - [`ShardIndex`]: the `index.json` file.
+//! - [`ShardWriter`]: streams samples into a shard and writes the tables; [`seal_folder`]
+//!   then writes `index.json` and seals every shard's header with the index's SHA-256.
+//! - [`ShardIndex`]: the `index.json` file; [`Preprocess`]: the settings it records.
 //! - [`ShardSet`]: a packed folder opened for reading, with zero-copy access to samples by
 //!   global index and by class.
 //! - [`verify`]: checks every byte that can be checked.
@@ -14,19 +15,52 @@ pub mod inspect;
 pub mod layout;
 mod mmap;
 mod set;
+mod settings;
 pub mod verify;
 mod view;
 mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 pub use index::{
-    ClassSummary, INDEX_FILE, INDEX_FORMAT, IndexShard, Preprocess, Rejected, ShardIndex, SplitRef,
+    ClassSummary, INDEX_FILE, INDEX_FORMAT, IndexShard, MadeFrom, Rejected, SUMS_FILE,
+    ShardIndex, SplitRef, read_sums, sources_digest,
 };
 pub use layout::{Encoding, Header, Record};
 pub use set::{ClassSamples, RESIDENT_BUDGET, Sample, ShardSet};
+pub use settings::{CropMode, MAX_SIZE, Preprocess, ResizeMode, SettingsError};
 pub use view::ShardView;
-pub use writer::{ShardWriter, WrittenShard};
+pub use writer::{ShardWriter, Unsealed, WrittenShard};
+
+/// Finishes a packed folder: writes `index` (whose `shards` must list `unsealed` in order) as
+/// `dir/index.json`, seals every shard with the index's SHA-256, and writes `shards.sha256`.
+pub fn seal_folder(
+    dir: &Path,
+    index: &ShardIndex,
+    unsealed: Vec<Unsealed>,
+) -> Result<Vec<WrittenShard>, ShardError> {
+    let bytes = index.to_bytes();
+    let path = dir.join(INDEX_FILE);
+    crate::fsutil::write_atomic(&path, &bytes).map_err(|source| ShardError::Io { path, source })?;
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    let mut written = Vec::with_capacity(unsealed.len());
+    for shard in unsealed {
+        let path = dir.join(shard.file());
+        written.push(
+            shard
+                .seal(digest)
+                .map_err(|source| ShardError::Io { path, source })?,
+        );
+    }
+    let sums: Vec<(String, String)> = written
+        .iter()
+        .map(|w| (w.file.clone(), w.sha256.clone()))
+        .collect();
+    index::write_sums(dir, &sums)?;
+    Ok(written)
+}
 
 /// Errors from reading or checking shards; each names the shard (and sample) it is about.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +112,7 @@ pub enum ShardError {
     },
     /// The shard has a version this reader does not know.
     #[error(
-        "{shard} has format version {version}, which this lifted does not read (it reads version 1); use a newer lifted or pack again"
+        "{shard} has format version {version}, which this lifted does not read (it reads version 2); pack the split again with this lifted, or use the lifted that wrote it"
     )]
     UnknownVersion {
         /// The shard.
@@ -210,8 +244,8 @@ pub enum ShardError {
         /// The computed CRC.
         computed: u32,
     },
-    /// A shard's SHA-256 differs from the index's.
-    #[error("{shard}: SHA-256 is {actual}, index.json says {expected}")]
+    /// A shard's SHA-256 differs from the one `shards.sha256` records.
+    #[error("{shard}: SHA-256 is {actual}, shards.sha256 says {expected}; the file is damaged")]
     ShardHash {
         /// The shard.
         shard: String,

@@ -122,7 +122,7 @@ impl ShardSet {
     /// The shards must not be modified or truncated while the set is open (see
     /// `docs/FORMAT.md`); `lifted` itself never modifies a shard in place.
     pub fn open(dir: &Path) -> Result<ShardSet, ShardError> {
-        let index = ShardIndex::read(dir)?;
+        let (index, index_sha256) = ShardIndex::read_with_digest(dir)?;
         let index_path = dir.join(super::index::INDEX_FILE);
         let mismatch = |problem: String| ShardError::IndexMismatch {
             path: index_path.clone(),
@@ -144,6 +144,21 @@ impl ShardSet {
                 source,
             })?;
             let header = *ShardView::parse(&map, &entry.file)?.header();
+            if header.index_sha256 != index_sha256 {
+                return Err(mismatch(format!(
+                    "{} was sealed with an index.json whose SHA-256 is {}, but index.json now has {}; \
+                     the index was edited or belongs to another pack (pack the split again)",
+                    entry.file,
+                    hex::encode(header.index_sha256),
+                    hex::encode(index_sha256)
+                )));
+            }
+            if header.file_length != entry.bytes {
+                return Err(mismatch(format!(
+                    "{} has {} bytes, the index says {}",
+                    entry.file, header.file_length, entry.bytes
+                )));
+            }
             if header.shard_index as usize != position {
                 return Err(mismatch(format!(
                     "{} says it is shard {}, but it is listed at position {position}",
@@ -324,6 +339,24 @@ impl ShardSet {
         for shard in &self.shards {
             mmap::release_pages(&shard.map);
         }
+    }
+
+    /// The source index of sample `index` (global), read from its record without touching the
+    /// sample's bytes.
+    pub fn source_index(&self, index: usize) -> Result<u32, ShardError> {
+        if index >= self.len() {
+            return Err(ShardError::OutOfBounds {
+                index,
+                len: self.len(),
+            });
+        }
+        let shard_no = self.starts.partition_point(|&start| start <= index) - 1;
+        let local = index - self.starts[shard_no];
+        let record = self.shards[shard_no]
+            .view()
+            .record(local)
+            .expect("local < shard length");
+        Ok(record.source_index)
     }
 
     /// The source path of a sample.

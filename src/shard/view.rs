@@ -7,7 +7,8 @@
 use super::ShardError;
 use super::layout::{
     ALIGNMENT_LOG2, CLASS_ENTRY_LEN, ClassEntry, Encoding, HEADER_LEN, Header, MAGIC, RECORD_LEN,
-    Record, VersionedMagic, align_up, u32_at, u64_at,
+    Record, VERSION, VersionedMagic, align_up, header_crc, header_reserved, stored_header_crc,
+    u32_at, u64_at,
 };
 
 /// A validated shard.
@@ -235,9 +236,10 @@ fn parse_header(bytes: &[u8], shard: &str) -> Result<Header, ShardError> {
             found: magic,
         });
     }
+    let head: &[u8; HEADER_LEN] = head.try_into().expect("HEADER_LEN bytes");
     let version = u16::from_le_bytes([head[8], head[9]]);
     let version = match version {
-        1 => VersionedMagic::V1,
+        VERSION => VersionedMagic::V2,
         other => {
             return Err(ShardError::UnknownVersion {
                 shard: name(),
@@ -245,8 +247,8 @@ fn parse_header(bytes: &[u8], shard: &str) -> Result<Header, ShardError> {
             });
         }
     };
-    let stored = u32_at(head, 60);
-    let computed = crc32c::crc32c(&head[..60]);
+    let stored = stored_header_crc(head);
+    let computed = header_crc(head);
     if stored != computed {
         return Err(ShardError::HeaderChecksum {
             shard: name(),
@@ -287,7 +289,14 @@ fn parse_header(bytes: &[u8], shard: &str) -> Result<Header, ShardError> {
         record_table_offset: u64_at(head, 40),
         file_length: u64_at(head, 48),
         tables_crc: u32_at(head, 56),
+        index_sha256: head[60..92].try_into().expect("32 bytes"),
     };
+    if header_reserved(head).iter().any(|&b| b != 0) {
+        return Err(ShardError::NonZeroPadding {
+            shard: name(),
+            offset: 92,
+        });
+    }
     let actual = bytes.len() as u64;
     if header.file_length > actual {
         return Err(ShardError::Truncated {

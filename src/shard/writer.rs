@@ -1,5 +1,6 @@
 //! Writing one shard: samples are streamed into the data region as they arrive; `finish`
-//! appends the class and record tables, writes the header at the start, syncs the file and
+//! appends the class and record tables; once the folder's `index.json` is written, `seal`
+//! writes the header (which carries the index's SHA-256) at the start, syncs the file and
 //! renames it from `<name>.tmp` to `<name>`.
 
 use std::fs::{File, OpenOptions};
@@ -150,8 +151,9 @@ impl ShardWriter {
         self.position - self.data_offset
     }
 
-    /// Writes the tables and header, syncs, and renames the file into place.
-    pub fn finish(mut self) -> io::Result<WrittenShard> {
+    /// Writes the tables after the data; the header stays zero until [`Unsealed::seal`], which
+    /// needs the SHA-256 of the folder's `index.json`.
+    pub fn finish(mut self) -> io::Result<Unsealed> {
         if self.records.is_empty() {
             return Err(invalid("a shard needs at least one sample".to_string()));
         }
@@ -166,8 +168,9 @@ impl ShardWriter {
             tables.extend_from_slice(&record.to_bytes());
         }
         self.out.write_all(&tables)?;
+        self.out.flush()?;
         let header = Header {
-            version: VersionedMagic::V1,
+            version: VersionedMagic::V2,
             encoding: self.encoding,
             alignment_log2: self.alignment_log2,
             shard_index: self.shard_index,
@@ -178,13 +181,56 @@ impl ShardWriter {
             record_table_offset: class_table_offset + self.classes.len() as u64 * 16,
             file_length: class_table_offset + tables.len() as u64,
             tables_crc: crc32c::crc32c(&tables),
+            index_sha256: [0; 32],
         };
-        self.out.seek(SeekFrom::Start(0))?;
-        self.out.write_all(&header.to_bytes())?;
-        let mut file = self
-            .out
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
+        Ok(Unsealed {
+            final_path: self.final_path,
+            temp_path: self.temp_path,
+            header,
+        })
+    }
+}
+
+/// A shard whose data and tables are written, waiting for its header.
+#[derive(Debug)]
+pub struct Unsealed {
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    header: Header,
+}
+
+impl Unsealed {
+    /// The file name the shard will have.
+    pub fn file(&self) -> String {
+        self.final_path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Number of samples.
+    pub fn samples(&self) -> usize {
+        self.header.sample_count as usize
+    }
+
+    /// The file's length.
+    pub fn bytes(&self) -> u64 {
+        self.header.file_length
+    }
+
+    /// Writes the header with `index_sha256` (the SHA-256 of the folder's `index.json`), syncs,
+    /// hashes the file and renames it into place.
+    pub fn seal(self, index_sha256: [u8; 32]) -> io::Result<WrittenShard> {
+        let header = Header {
+            index_sha256,
+            ..self.header
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.temp_path)?;
+        file.write_all(&header.to_bytes())?;
         file.sync_all()?;
         file.seek(SeekFrom::Start(0))?;
         let mut hasher = Sha256::new();
@@ -199,13 +245,8 @@ impl ShardWriter {
         drop(file);
         fsutil::rename_durable(&self.temp_path, &self.final_path)?;
         Ok(WrittenShard {
-            file: self
-                .final_path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            samples: self.records.len(),
+            file: self.file(),
+            samples: header.sample_count as usize,
             bytes: header.file_length,
             sha256: hex::encode(hasher.finalize()),
         })

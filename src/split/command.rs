@@ -54,8 +54,10 @@ pub struct SplitReport {
     /// SHA-256 of `split.csv`.
     pub hash: String,
     /// `split.csv`.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub csv: PathBuf,
     /// `split.json`.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub json: PathBuf,
     /// Images and classes per part.
     pub parts: BTreeMap<Part, PartCounts>,
@@ -111,7 +113,7 @@ fn spec_of(request: &SplitRequest) -> Result<SplitSpec, ExportError> {
         (None, None) => SplitMethod::Canonical,
         (None, Some(_)) => {
             return Err(ExportError::Options(
-                "--ratio applies to seeded splits; add --seed N".to_string(),
+                "a ratio applies to seeded splits; give a seed too".to_string(),
             ));
         }
     };
@@ -122,7 +124,9 @@ fn spec_of(request: &SplitRequest) -> Result<SplitSpec, ExportError> {
         }),
         (None, None) => None,
         (None, Some(_)) => {
-            return Err(ExportError::Options("--fold needs --folds K".to_string()));
+            return Err(ExportError::Options(
+                "a validation fold needs a number of folds".to_string(),
+            ));
         }
     };
     Ok(SplitSpec { method, folds })

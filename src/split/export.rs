@@ -14,8 +14,10 @@ use crate::fsutil;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SplitFiles {
     /// `split.csv`.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub csv: PathBuf,
     /// `split.json`.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub json: PathBuf,
     /// SHA-256 of `split.csv`, lower-case hex.
     pub hash: String,
@@ -31,6 +33,7 @@ struct SplitJson<'a> {
     /// SHA-256 of `split.csv`.
     hash: &'a str,
     /// The folder the paths in `split.csv` are relative to.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     root: &'a Path,
     parts: BTreeMap<Part, PartJson>,
 }
@@ -87,7 +90,7 @@ pub fn write_split(catalog: &Catalog, split: &Split, dir: &Path) -> Result<Split
         root: &catalog.root,
         parts,
     };
-    let json_bytes = serde_json::to_vec_pretty(&json).expect("a split serialises to JSON");
+    let json_bytes = serde_json::to_vec_pretty(&json).expect("a split has only text keys");
     let files = SplitFiles {
         csv: dir.join("split.csv"),
         json: dir.join("split.json"),

@@ -15,6 +15,7 @@
 
 mod command;
 mod export;
+mod stored;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -24,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub use command::{ExportError, SplitReport, SplitRequest, export_split};
 pub use export::{SplitFiles, render_csv, write_split};
+pub use stored::{SplitRow, StoredSplit, StoredSplitError, read_split};
 
 use crate::catalog::{Catalog, OfficialPart};
 use crate::manifest::CanonicalSplit;
@@ -33,14 +35,14 @@ use crate::manifest::CanonicalSplit;
 #[non_exhaustive]
 pub enum SplitError {
     /// The dataset has no canonical split.
-    #[error("{dataset} has no canonical split; choose a seeded one with --seed N [--ratio R]")]
+    #[error("{dataset} has no canonical split; choose a seeded one (a seed and a ratio)")]
     NoCanonical {
         /// The dataset.
         dataset: String,
     },
     /// The ratio is not strictly between 0 and 1.
     #[error(
-        "--ratio must be strictly between 0 and 1 (the share of classes used for training), not {0}"
+        "the ratio must be strictly between 0 and 1 (the share of classes used for training), not {0}"
     )]
     BadRatio(f64),
     /// The fold settings are impossible.
@@ -295,12 +297,12 @@ fn fold_classes(train: &[u32], folds: Folds) -> Result<Vec<u32>, SplitError> {
     let (k, f) = (folds.count as usize, folds.fold as usize);
     if k < 2 {
         return Err(SplitError::BadFolds(format!(
-            "--folds must be at least 2, not {k}"
+            "a split needs at least 2 folds, not {k}"
         )));
     }
     if f >= k {
         return Err(SplitError::BadFolds(format!(
-            "--fold must be between 0 and {} for --folds {k}, not {f}",
+            "the validation fold must be between 0 and {} for {k} folds, not {f}",
             k - 1
         )));
     }

@@ -90,11 +90,19 @@ pub fn load(
             state_path.display()
         ))
     })?;
-    varmap.load(dir.join("weights.safetensors"))?;
-    let mut tensors = candle_core::safetensors::load(
-        dir.join("optimizer.safetensors"),
-        &candle_core::Device::Cpu,
-    )?;
+    let weights = dir.join("weights.safetensors");
+    varmap
+        .load(&weights)
+        .map_err(|source| TrainError::Weights {
+            path: weights,
+            source,
+        })?;
+    let optimizer_path = dir.join("optimizer.safetensors");
+    let mut tensors = candle_core::safetensors::load(&optimizer_path, &candle_core::Device::Cpu)
+        .map_err(|source| TrainError::Weights {
+            path: optimizer_path,
+            source,
+        })?;
     let steps = tensors
         .remove("__steps__")
         .map(|t| t.to_vec1::<f64>())

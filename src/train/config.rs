@@ -10,23 +10,7 @@ use super::optim::{OptimConfig, OptimizerKind, Schedule};
 use crate::eval::{EvalOptions, Metric};
 use crate::loader::{Augment, Normalize, SamplerConfig};
 use crate::loss::LossKind;
-use crate::pack::{CropMode, ResizeMode};
-use crate::shard::Encoding;
-
-/// How the split is packed for training and evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PackSettings {
-    /// Stored size S.
-    pub size: u32,
-    /// Resize rule.
-    pub resize: ResizeMode,
-    /// Crop rule.
-    pub crop: CropMode,
-    /// Storage.
-    pub encoding: Encoding,
-    /// JPEG quality.
-    pub quality: u8,
-}
+use crate::shard::Preprocess;
 
 /// A training run's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,8 +41,8 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Write a checkpoint every this many epochs (and always at the end).
     pub checkpoint_every: u64,
-    /// Packing.
-    pub pack: PackSettings,
+    /// How the split is packed for training and evaluation.
+    pub pack: Preprocess,
     /// Training augmentation.
     pub augment: Augment,
     /// Evaluation centre crop.
@@ -123,21 +107,9 @@ impl TrainConfig {
             eval_every: 0,
             checkpoint_every: 10,
             pack: if small {
-                PackSettings {
-                    size: 32,
-                    resize: ResizeMode::ShortSide,
-                    crop: CropMode::None,
-                    encoding: Encoding::Raw,
-                    quality: 90,
-                }
+                Preprocess::raw(32)
             } else {
-                PackSettings {
-                    size: 256,
-                    resize: ResizeMode::ShortSide,
-                    crop: CropMode::None,
-                    encoding: Encoding::Jpeg,
-                    quality: 90,
-                }
+                Preprocess::jpeg(256, 90)
             },
             augment: if small {
                 Augment::RandomResizedCrop {

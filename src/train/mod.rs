@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod embed;
 pub mod log;
 pub mod model;
@@ -13,7 +14,7 @@ pub mod trainer;
 
 use std::path::PathBuf;
 
-pub use config::{PackSettings, TrainConfig};
+pub use config::TrainConfig;
 pub use run::{TrainRequest, run};
 pub use trainer::TrainSummary;
 
@@ -63,7 +64,7 @@ pub enum TrainError {
     /// The loss or the embeddings became NaN or infinite.
     #[error(
         "the {what} became {value} at epoch {epoch}, step {step}; training stopped (the last checkpoint is the last good state). \
-         Consider a lower --lr, or --normalize-embeddings"
+         Consider a lower learning rate, or normalising the embeddings"
     )]
     NonFinite {
         /// `loss`, or `embeddings` (whose non-finite values a hinge can hide from the loss).
@@ -75,7 +76,16 @@ pub enum TrainError {
         /// The loss, or the sum of the embeddings.
         value: f64,
     },
+    /// A weights or checkpoint file could not be read.
+    #[error("cannot load {path}")]
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: candle_core::Error,
+    },
     /// The run folder is already used.
-    #[error("{0} already holds a run; resume it with --resume {0}, or choose another --out")]
+    #[error("{0} already holds a run (it has a checkpoint); resume it, or choose another run folder")]
     RunExists(PathBuf),
 }

@@ -4,19 +4,15 @@
 //!
 //! A run folder holds `config.json`, `log.jsonl`, `checkpoint/` and, at the end, `summary.json`.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use super::TrainError;
 use super::config::TrainConfig;
+use super::data::data_for;
 use super::optim::Schedule;
-use super::trainer::{Data, TrainSummary, train};
-use crate::dataset::{self, DatasetRef};
+use super::trainer::{TrainSummary, train};
 use crate::fsutil;
-use crate::pack::{self, PackOptions, Part, Preprocess};
-use crate::prepare::{self, PrepareOptions};
 use crate::progress::Progress;
-use crate::shard::{ShardIndex, ShardSet};
 
 /// What to train.
 #[derive(Debug, Clone)]
@@ -58,7 +54,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
                 if let Schedule::Cosine { total } = &mut config.optim.schedule {
                     *total = epochs;
                 }
-                let json = serde_json::to_vec_pretty(&config).expect("a config serialises");
+                let json = config_json(&config)?;
                 fsutil::write_atomic(&path, &json).map_err(|source| TrainError::Io {
                     path: path.clone(),
                     source,
@@ -66,7 +62,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
             }
             if !dir.join("checkpoint/state.json").is_file() {
                 return Err(TrainError::Config(format!(
-                    "{} has no checkpoint to resume from; start a new run with --out",
+                    "{} has no checkpoint to resume from; start a new run there instead",
                     dir.display()
                 )));
             }
@@ -75,7 +71,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
         None => {
             let c = &request.config;
             let dir = match &request.out {
-                Some(dir) if dir.join("config.json").exists() => {
+                Some(dir) if holds_run(dir) => {
                     return Err(TrainError::RunExists(dir.clone()));
                 }
                 Some(dir) => dir.clone(),
@@ -92,12 +88,18 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
                 path: dir.clone(),
                 source,
             })?;
+            // A folder without a checkpoint holds nothing to resume: start its log afresh.
+            let log = dir.join("log.jsonl");
+            if log.is_file() {
+                fsutil::write_atomic(&log, b"")
+                    .map_err(|source| TrainError::Io { path: log, source })?;
+            }
             (request.config.clone(), dir, false)
         }
     };
     let data = data_for(&config, request.progress)?;
     if !resume {
-        let json = serde_json::to_vec_pretty(&config).expect("a config serialises");
+        let json = config_json(&config)?;
         let path = run_dir.join("config.json");
         fsutil::write_atomic(&path, &json).map_err(|source| TrainError::Io { path, source })?;
     }
@@ -118,97 +120,27 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
     Ok(summary)
 }
 
+/// Whether `dir` holds a run that can be resumed (it has a checkpoint). A folder left by a run
+/// that stopped before its first checkpoint holds nothing to resume and may be reused.
+fn holds_run(dir: &std::path::Path) -> bool {
+    super::checkpoint::folder(dir).join("state.json").exists()
+}
+
 /// `name`, or the first of `name-2`, `name-3`, … that holds no run yet.
 fn first_free(name: &str) -> PathBuf {
     std::iter::once(PathBuf::from(name))
         .chain((2..).map(|n| PathBuf::from(format!("{name}-{n}"))))
-        .find(|dir| !dir.join("config.json").exists())
+        .find(|dir| !holds_run(dir))
         .expect("an unbounded sequence has a free name")
 }
 
-/// The packed training and test parts for a run, packing what is missing.
-pub fn data_for(config: &TrainConfig, progress: Progress) -> Result<Data, TrainError> {
-    let reference = DatasetRef::parse(&config.dataset);
-    let prepared = match dataset::open_prepared_ref(&reference, &config.data_dir) {
-        Ok(p) => p,
-        Err(dataset::DatasetError::NotPrepared { .. }) if config.dataset == "sample" => {
-            let options = PrepareOptions {
-                data_dir: config.data_dir.clone(),
-                manifest: None,
-                archives: Vec::new(),
-                allow_unverified: false,
-                skip_bad_images: false,
-                name: None,
-                fetch: Default::default(),
-                progress,
-            };
-            prepare::prepare(&reference, &options)?;
-            dataset::open_prepared_ref(&reference, &config.data_dir)?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let split_dir = config
-        .split_dir
-        .clone()
-        .unwrap_or_else(|| prepared.dir.split(&prepared.info.default_split));
-    let open = |part: Part| -> Result<Arc<ShardSet>, TrainError> {
-        let p = config.pack;
-        let preprocess = Preprocess {
-            size: p.size,
-            resize: p.resize,
-            crop: p.crop,
-            encoding: p.encoding,
-            quality: p.quality,
-        };
-        let options = PackOptions {
-            data_dir: config.data_dir.clone(),
-            part,
-            split_dir: Some(split_dir.clone()),
-            preprocess,
-            threads: config.threads,
-            strict: false,
-            shard_bytes: 1 << 30,
-            out: None,
-            progress,
-        };
-        let out = pack::default_out(&prepared, &split_dir, part, &preprocess);
-        if !packed_as(&out, &split_dir, &preprocess)? {
-            pack::pack(
-                &reference,
-                &PackOptions {
-                    out: Some(out.clone()),
-                    ..options
-                },
-            )?;
-        }
-        Ok(Arc::new(ShardSet::open(&out)?))
-    };
-    let train = open(Part::Train)?;
-    let test = open(Part::Test)?;
-    let split_hash = train.index().split.hash.clone();
-    Ok(Data {
-        train,
-        test,
-        split_hash,
-    })
-}
 
-/// Whether `out` already holds shards of the split in `split_dir` made with `preprocess`.
-fn packed_as(out: &Path, split_dir: &Path, preprocess: &Preprocess) -> Result<bool, TrainError> {
-    let Ok(index) = ShardIndex::read(out) else {
-        return Ok(false);
-    };
-    let bytes = std::fs::read(split_dir.join("split.csv")).map_err(|source| TrainError::Io {
-        path: split_dir.join("split.csv"),
-        source,
-    })?;
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    let p = &index.preprocess;
-    let same = index.split.hash == hash
-        && p.size == preprocess.size
-        && p.resize == preprocess.resize.as_str()
-        && p.crop == preprocess.crop.as_str()
-        && p.encoding == preprocess.encoding
-        && (p.quality.is_none() || p.quality == Some(preprocess.quality));
-    Ok(same)
+/// `config.json`'s bytes; paths in it must be valid UTF-8, since a resume reads them back.
+fn config_json(config: &TrainConfig) -> Result<Vec<u8>, TrainError> {
+    serde_json::to_vec_pretty(config).map_err(|e| {
+        TrainError::Config(format!(
+            "the run's settings cannot be written as JSON ({e}); a path in them (the data dir, \
+             split folder or weights file) is probably not valid UTF-8: rename it"
+        ))
+    })
 }

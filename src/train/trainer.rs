@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::TrainError;
 use super::checkpoint::{self, State};
+use super::data::Data;
 use super::config::TrainConfig;
 use super::embed::embed_all;
 use super::log::{RunLog, truncate_after};
@@ -31,6 +32,7 @@ use crate::shard::ShardSet;
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainSummary {
     /// The run folder.
+    #[serde(serialize_with = "crate::fsutil::lossy_path")]
     pub run: std::path::PathBuf,
     /// Steps taken in all.
     pub steps: u64,
@@ -50,16 +52,6 @@ pub struct TrainSummary {
     pub planned_epochs: u64,
 }
 
-/// The shard sets a run reads.
-pub struct Data {
-    /// Training samples.
-    pub train: Arc<ShardSet>,
-    /// Test samples.
-    pub test: Arc<ShardSet>,
-    /// SHA-256 of the split.
-    pub split_hash: String,
-}
-
 /// Parses `cpu` or `cuda:N`.
 pub fn device(name: &str) -> Result<Device, TrainError> {
     if name == "cpu" {
@@ -69,10 +61,10 @@ pub fn device(name: &str) -> Result<Device, TrainError> {
         .strip_prefix("cuda:")
         .or_else(|| (name == "cuda").then_some("0"))
         .and_then(|n| n.parse::<usize>().ok())
-        .ok_or_else(|| TrainError::Config(format!("--device {name}: use cpu or cuda:N")))?;
+        .ok_or_else(|| TrainError::Config(format!("device `{name}`: use cpu or cuda:N")))?;
     Device::new_cuda(ordinal).map_err(|e| {
         TrainError::Config(format!(
-            "--device {name}: {e}; CUDA needs a GPU and a lifted built with `--features cuda` (see docs/gpu.md)"
+            "device `{name}`: {e}; CUDA needs a GPU and a lifted built with the `cuda` feature (see docs/gpu.md)"
         ))
     })
 }
@@ -94,7 +86,10 @@ pub fn train(
     let vb = SeededVars::builder(&varmap, config.sampler.seed, DType::F32, &device);
     let net = EmbeddingNet::new(config.model, &vb)?;
     if let (Some(weights), false) = (&config.weights, resume) {
-        load_weights(&varmap, weights)?;
+        load_weights(&varmap, weights).map_err(|source| TrainError::Weights {
+            path: weights.clone(),
+            source,
+        })?;
     }
     let classes = data
         .train
@@ -274,7 +269,13 @@ pub fn embed_run(
     let mut varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let net = EmbeddingNet::new(config.model, &vb)?;
-    varmap.load(checkpoint::folder(run).join("weights.safetensors"))?;
+    let weights = checkpoint::folder(run).join("weights.safetensors");
+    varmap
+        .load(&weights)
+        .map_err(|source| TrainError::Weights {
+            path: weights.clone(),
+            source,
+        })?;
     let loader = Loader::new(
         test,
         LoaderConfig {

@@ -36,6 +36,9 @@ pub enum Architecture {
     GoogLeNet,
 }
 
+/// Largest embedding size a network is built with.
+pub const MAX_EMBEDDING: usize = 8192;
+
 /// Network settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -69,6 +72,18 @@ pub struct EmbeddingNet {
 impl EmbeddingNet {
     /// Builds the network with its variables in `vb` (trunk at the root, head at `embedding`).
     pub fn new(config: ModelConfig, vb: &VarBuilder) -> Result<EmbeddingNet> {
+        if config.embedding == 0 || config.embedding > MAX_EMBEDDING {
+            candle_core::bail!(
+                "the embedding size must be 1 to {MAX_EMBEDDING}, not {}",
+                config.embedding
+            );
+        }
+        if config.width == 0 || config.width > 1024 {
+            candle_core::bail!("the small network's width must be 1 to 1024, not {}", config.width);
+        }
+        if !(0.0..1.0).contains(&config.dropout) {
+            candle_core::bail!("dropout must be at least 0 and below 1, not {}", config.dropout);
+        }
         let (trunk, features) = match config.arch {
             Architecture::Small => {
                 let t = small::SmallCnn::new(vb, config.width, config.bn)?;
