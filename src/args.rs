@@ -58,7 +58,7 @@ pub struct Common {
 pub struct PrepareArgs {
     /// sop, cars196, cub200, sample, or a PATH: a folder with one sub-folder per class, or a CSV
     /// file with path,label columns.
-    pub dataset: String,
+    pub dataset: std::ffi::OsString,
     #[command(flatten)]
     pub common: Common,
     /// Use this manifest instead of the built-in one.
@@ -89,7 +89,7 @@ pub struct PrepareArgs {
 #[derive(Args)]
 pub struct SplitArgs {
     /// A prepared dataset's name, a folder with one sub-folder per class, or a CSV file.
-    pub dataset: String,
+    pub dataset: std::ffi::OsString,
     #[command(flatten)]
     pub common: Common,
     /// Seed of a random class-disjoint split [default: the dataset's canonical split].
@@ -213,10 +213,13 @@ pub struct InspectArgs {
 #[derive(Clone, Copy, ValueEnum)]
 pub enum AugmentArg {
     /// Random SIZE crop and horizontal flip (the paper's: 227 from 256).
+    #[value(alias = "random-crop")]
     Paper,
     /// RandomResizedCrop(SIZE, scale 0.08-1, ratio 3/4-4/3) and horizontal flip.
+    #[value(name = "random-resized-crop", alias = "rrc")]
     Rrc,
     /// Centre SIZE crop (evaluation).
+    #[value(alias = "center-crop")]
     Center,
 }
 
@@ -247,7 +250,7 @@ pub struct StreamArgs {
     /// Batches in flight (1 to 64).
     #[arg(long, default_value_t = 4, value_parser = prefetch)]
     pub prefetch: usize,
-    /// Epochs to stream (1 to 1000000).
+    /// Epochs to stream (1 to 1000000); an epoch is ⌈C/P⌉ batches, every class at least once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub epochs: u64,
     /// Seed of the sampler and the augmentation.
@@ -275,7 +278,7 @@ pub struct StreamArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ModelArg {
-    /// A small CNN (the bundled sample's default).
+    /// A small CNN (the bundled sample's default; any dataset).
     Small,
     /// ResNet-18.
     Resnet18,
@@ -323,7 +326,10 @@ pub struct TrainArgs {
     pub dataset: Option<String>,
     #[command(flatten)]
     pub common: Common,
-    /// The network [default: small for the sample, googlenet otherwise].
+    /// The network [default: small for the sample, googlenet otherwise]. The data recipe does
+    /// not change with it: the bundled sample is packed raw at 32 px, crops without flips and
+    /// mean/std 0.5; every other dataset gets the paper's (JPEG 256, random 227 crops with
+    /// flips, ImageNet mean/std). The run prints every setting it used.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
     /// Initial weights (safetensors with torchvision names).
@@ -347,7 +353,7 @@ pub struct TrainArgs {
     /// L2-normalise embeddings before the loss.
     #[arg(long)]
     pub normalize_embeddings: bool,
-    /// Classes per batch (P, 1 to 4096).
+    /// Classes per batch (P, 1 to 4096), all distinct.
     #[arg(long = "classes", default_value_t = 32, value_parser = batch_count)]
     pub classes: usize,
     /// Images per class (K, 1 to 4096).
@@ -375,7 +381,9 @@ pub struct TrainArgs {
     /// Epochs between ×0.1 decays with --schedule step (1 to 1000000).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub step_every: u64,
-    /// Epochs (one epoch = every class once) [default: 90 for small, 100 otherwise].
+    /// Epochs [default: 90 for small, 100 otherwise]. One epoch is ⌈C/P⌉ batches over the C
+    /// training classes: every class at least once, the last batch completed with classes from
+    /// the start of the epoch's order.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub epochs: Option<u64>,
     /// Evaluate on the test split every N epochs (0: before and after only).
@@ -491,13 +499,23 @@ fn in_range(text: &str, range: std::ops::RangeInclusive<usize>) -> Result<usize,
 }
 
 /// Parses a finite number in `low..=high` (`low` itself excluded when `open_low`).
-fn finite_in(text: &str, low: f64, open_low: bool, high: f64, open_high: bool) -> Result<f64, String> {
+fn finite_in(
+    text: &str,
+    low: f64,
+    open_low: bool,
+    high: f64,
+    open_high: bool,
+) -> Result<f64, String> {
     let value: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a number"))?;
     let above = if open_low { value > low } else { value >= low };
-    let below = if open_high { value < high } else { value <= high };
+    let below = if open_high {
+        value < high
+    } else {
+        value <= high
+    };
     if value.is_finite() && above && below {
         Ok(value)
     } else {
@@ -559,4 +577,51 @@ fn lr_multiplier(text: &str) -> Result<f64, String> {
 
 fn perplexity(text: &str) -> Result<f32, String> {
     finite_in(text, 0.0, true, 1000.0, false).map(|v| v as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// Every `lifted …` command shown in the README and docs parses, so none of them teaches a
+    /// flag that does not exist.
+    #[test]
+    fn every_command_in_the_docs_parses() {
+        let docs = [
+            ("README.md", include_str!("../README.md")),
+            ("docs/loader.md", include_str!("../docs/loader.md")),
+            (
+                "docs/prepare-data.md",
+                include_str!("../docs/prepare-data.md"),
+            ),
+            ("docs/gpu.md", include_str!("../docs/gpu.md")),
+            ("docs/metrics.md", include_str!("../docs/metrics.md")),
+        ];
+        let mut checked = 0;
+        for (doc, text) in docs {
+            let mut in_block = false;
+            for line in text.lines() {
+                if line.starts_with("```") {
+                    in_block = line.starts_with("```bash") || line.starts_with("```sh");
+                    continue;
+                }
+                let command = line.split(" #").next().unwrap_or("").trim();
+                let command = command
+                    .strip_prefix("cargo run --release -- ")
+                    .map(|rest| format!("lifted {rest}"))
+                    .unwrap_or_else(|| command.to_string());
+                if !in_block || !command.starts_with("lifted ") {
+                    continue;
+                }
+                let words = command.split_whitespace().map(|w| w.trim_matches('\''));
+                if let Err(e) = Cli::try_parse_from(words) {
+                    panic!("{doc}: `{command}` does not parse:\n{e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} commands found");
+    }
 }

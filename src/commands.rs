@@ -51,14 +51,14 @@ pub fn prepare_data(a: args::PrepareArgs) -> anyhow::Result<()> {
         },
         progress: progress(a.common.quiet, a.common.json),
     };
-    let summary = prepare::prepare(&DatasetRef::parse(&a.dataset), &options)
-        .with_context(|| format!("prepare-data {} failed", a.dataset))?;
+    let summary = prepare::prepare(&DatasetRef::parse_os(&a.dataset), &options)
+        .with_context(|| format!("prepare-data {} failed", a.dataset.to_string_lossy()))?;
     print(&summary, a.common.json)
 }
 
 pub fn split(a: args::SplitArgs) -> anyhow::Result<()> {
     let request = SplitRequest {
-        dataset: DatasetRef::parse(&a.dataset),
+        dataset: DatasetRef::parse_os(&a.dataset),
         data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
         seed: a.seed,
         ratio: a.ratio,
@@ -66,8 +66,8 @@ pub fn split(a: args::SplitArgs) -> anyhow::Result<()> {
         fold: a.fold,
         out: a.out,
     };
-    let report =
-        split::export_split(&request).with_context(|| format!("split {} failed", a.dataset))?;
+    let report = split::export_split(&request)
+        .with_context(|| format!("split {} failed", a.dataset.to_string_lossy()))?;
     print(&report, a.common.json)
 }
 
@@ -349,4 +349,3 @@ pub fn plot(a: args::PlotArgs) -> anyhow::Result<()> {
     println!("wrote {}", out.display());
     Ok(())
 }
-

@@ -46,6 +46,15 @@ pub enum DatasetRef {
 }
 
 impl DatasetRef {
+    /// Reads a command-line argument that may not be text: one that is not valid UTF-8 can
+    /// only be a path.
+    pub fn parse_os(arg: &std::ffi::OsStr) -> DatasetRef {
+        match arg.to_str() {
+            Some(text) => DatasetRef::parse(text),
+            None => DatasetRef::Path(PathBuf::from(arg)),
+        }
+    }
+
     /// Reads a command-line argument: a built-in name, else an existing path, else a name.
     pub fn parse(arg: &str) -> DatasetRef {
         let path = Path::new(arg);
@@ -339,8 +348,7 @@ fn load_prepared(data_dir: &Path, name: &str) -> Result<Prepared, DatasetError> 
             ));
         }
     }
-    let catalog =
-        catalog::parse_catalog_csv(&catalog_bytes, &catalog_path, &info.dataset, &root)?;
+    let catalog = catalog::parse_catalog_csv(&catalog_bytes, &catalog_path, &info.dataset, &root)?;
     Ok(Prepared { dir, info, catalog })
 }
 

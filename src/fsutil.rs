@@ -121,11 +121,8 @@ pub fn staging_dir(target: &Path) -> io::Result<tempfile::TempDir> {
 pub fn replace_dir(staged: &Path, target: &Path) -> io::Result<()> {
     match fs::symlink_metadata(target) {
         Ok(_) => {
-            let old = target.with_file_name(format!(
-                ".{}.old-{}",
-                file_name(target),
-                std::process::id()
-            ));
+            let old =
+                target.with_file_name(format!(".{}.old-{}", file_name(target), std::process::id()));
             fs::rename(target, &old)?;
             rename_durable(staged, target)?;
             fs::remove_dir_all(&old)

@@ -8,6 +8,8 @@ mod archive;
 mod catalog;
 /// `prepare-data` and `split` end to end through the binary.
 mod cli;
+/// Issue 17: numbers against float64 references, determinism, degenerate inputs.
+mod correctness;
 /// Evaluation against independent references.
 mod eval;
 /// Downloads against a local server with injected faults.
@@ -26,6 +28,8 @@ pub mod mat;
 mod pack;
 /// Pictures: retrieval grid, t-SNE map, training curves.
 mod plot;
+/// Issue 11: no command deletes, overwrites or mislabels data, panics or hangs.
+mod safety;
 /// The shard format: the spec example, round trips, every malformed case.
 mod shard;
 /// Canonical, seeded and fold splits, against an independent reference.

@@ -95,7 +95,7 @@ fn optimisers_follow_pytorchs_trajectories() {
 }
 
 /// A folder of 12 classes × 6 generated 16×16 images, prepared under `data` as `shapes`.
-fn tiny_dataset(root: &Path, data: &Path) {
+pub(crate) fn tiny_dataset(root: &Path, data: &Path) {
     let folder = root.join("shapes");
     for class in 0..12u32 {
         for i in 0..6u32 {
@@ -117,7 +117,7 @@ fn tiny_dataset(root: &Path, data: &Path) {
     lifted::prepare::prepare(&DatasetRef::Path(folder), &prepare_options(data)).unwrap();
 }
 
-fn tiny_config(data: &Path, epochs: u64) -> TrainConfig {
+pub(crate) fn tiny_config(data: &Path, epochs: u64) -> TrainConfig {
     let mut c = TrainConfig::defaults("shapes", data.to_path_buf(), Architecture::Small);
     c.model.width = 4;
     c.model.embedding = 8;
@@ -138,7 +138,7 @@ fn tiny_config(data: &Path, epochs: u64) -> TrainConfig {
     c
 }
 
-fn request(
+pub(crate) fn request(
     config: TrainConfig,
     out: Option<PathBuf>,
     resume: Option<PathBuf>,

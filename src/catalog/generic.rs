@@ -160,9 +160,17 @@ impl Walk<'_> {
                     target,
                 });
             }
-            return Ok(if target.is_dir() { Kind::Dir } else { Kind::Other });
+            return Ok(if target.is_dir() {
+                Kind::Dir
+            } else {
+                Kind::Other
+            });
         }
-        Ok(if meta.is_dir() { Kind::Dir } else { Kind::Other })
+        Ok(if meta.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::Other
+        })
     }
 
     /// Collects image files below `dir` (following links inside the root), counting the

@@ -91,9 +91,7 @@ pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::R
         Metric::Cosine => {
             let norms = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
             // A zero row stays zero (0 / 1 = 0): similarity 0 to everything.
-            let safe = norms
-                .eq(0.0)?
-                .where_cond(&norms.ones_like()?, &norms)?;
+            let safe = norms.eq(0.0)?.where_cond(&norms.ones_like()?, &norms)?;
             x.broadcast_div(&safe)?
         }
     };

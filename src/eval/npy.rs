@@ -26,7 +26,10 @@ pub(crate) struct Npy {
 }
 
 fn bad(path: &Path, problem: impl std::fmt::Display) -> EvalError {
-    EvalError::Input(format!("{} is not a usable .npy file: {problem}", path.display()))
+    EvalError::Input(format!(
+        "{} is not a usable .npy file: {problem}",
+        path.display()
+    ))
 }
 
 impl Npy {
@@ -164,7 +167,10 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let at = header
         .find(&format!("'{key}'"))
         .or_else(|| header.find(&format!("\"{key}\"")))?;
-    let rest = header[at + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = header[at + key.len() + 2..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
     let mut depth = 0usize;
     for (i, c) in rest.char_indices() {
         match c {
@@ -224,21 +230,35 @@ mod tests {
             "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 128), }\n",
             &[0; 16],
         );
-        let err = Npy::parse(bytes, Path::new("x.npy")).unwrap_err().to_string();
+        let err = Npy::parse(bytes, Path::new("x.npy"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("promises shape"), "{err}");
     }
 
     #[test]
     fn fortran_order_is_read_row_major() {
-        let data: Vec<u8> = [1f32, 3.0, 2.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let bytes = npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }\n", &data);
+        let data: Vec<u8> = [1f32, 3.0, 2.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let bytes = npy(
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }\n",
+            &data,
+        );
         let parsed = Npy::parse(bytes, Path::new("x.npy")).unwrap();
-        assert_eq!(parsed.to_f32(Path::new("x")).unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            parsed.to_f32(Path::new("x")).unwrap(),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
     }
 
     #[test]
     fn signed_labels_extend_their_sign() {
-        let bytes = npy("{'descr': '|i1', 'fortran_order': False, 'shape': (2,), }\n", &[0xff, 7]);
+        let bytes = npy(
+            "{'descr': '|i1', 'fortran_order': False, 'shape': (2,), }\n",
+            &[0xff, 7],
+        );
         let parsed = Npy::parse(bytes, Path::new("x.npy")).unwrap();
         assert_eq!(parsed.to_i64(Path::new("x")).unwrap(), vec![-1, 7]);
     }

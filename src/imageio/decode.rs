@@ -136,8 +136,7 @@ pub fn sniff_format(bytes: &[u8]) -> Option<Format> {
 /// Checks a size against [`MAX_SIDE`] and [`MAX_PIXELS`].
 pub(crate) fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
     let side = MAX_SIDE as u64;
-    if width == 0 || height == 0 || width > side || height > side || width * height > MAX_PIXELS
-    {
+    if width == 0 || height == 0 || width > side || height > side || width * height > MAX_PIXELS {
         return Err(DecodeError::Size { width, height });
     }
     Ok(())
@@ -177,6 +176,9 @@ fn decode_other(bytes: &[u8], format: Format) -> Result<Rgb8Image, DecodeError> 
         Format::WebP => image::ImageFormat::WebP,
         Format::Jpeg => unreachable!("JPEG goes through libjpeg-turbo"),
     };
+    if let Some((width, height)) = header_size(bytes, format) {
+        check_size(width, height)?;
+    }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), kind);
     // The size is checked against Pillow's limits below, before any pixel is allocated.
     reader.no_limits();
@@ -194,6 +196,35 @@ fn decode_other(bytes: &[u8], format: Format) -> Result<Rgb8Image, DecodeError> 
         height,
         pixels,
     })
+}
+
+/// The size a PNG, GIF or BMP header declares, read before any decoder runs, so that an image
+/// over the limits is named as such even when its data is missing.
+fn header_size(bytes: &[u8], format: Format) -> Option<(u64, u64)> {
+    let be = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    let le16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let le32 = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).unsigned_abs())
+    };
+    match format {
+        // Signature (8), chunk length (4), "IHDR" (4), then width and height.
+        Format::Png if bytes.get(12..16) == Some(b"IHDR") => Some((be(16)?, be(20)?)),
+        // "GIF8?a", then the logical screen's width and height.
+        Format::Gif => Some((le16(6)?, le16(8)?)),
+        // File header (14), header size (4), then width and height (negative: top-down).
+        Format::Bmp => Some((le32(18)?, le32(22)?)),
+        _ => None,
+    }
 }
 
 /// Composites RGBA over a white background.
@@ -238,7 +269,10 @@ mod tests {
         assert!(check_size(12_000, 12_000).is_ok());
         assert!(check_size(20_000, 1).is_ok());
         let err = check_size(20_000, 20_000).unwrap_err().to_string();
-        assert!(err.contains("20000x20000") && err.contains("178956970"), "{err}");
+        assert!(
+            err.contains("20000x20000") && err.contains("178956970"),
+            "{err}"
+        );
         assert!(check_size(0, 5).is_err());
     }
 }

@@ -205,7 +205,9 @@ pub fn structure(bytes: &[u8]) -> Structure {
             }
             _ => {}
         }
-        let Some(length) = bytes.get(at..at + 2).map(|l| usize::from(l[0]) << 8 | usize::from(l[1]))
+        let Some(length) = bytes
+            .get(at..at + 2)
+            .map(|l| usize::from(l[0]) << 8 | usize::from(l[1]))
         else {
             break;
         };

@@ -9,6 +9,5 @@ mod decode;
 pub mod jpeg;
 
 pub use decode::{
-    DecodeError, Format, MAX_PIXELS, MAX_SIDE, Rgb8Image, decode_checked, decode_rgb8,
-    sniff_format,
+    DecodeError, Format, MAX_PIXELS, MAX_SIDE, Rgb8Image, decode_checked, decode_rgb8, sniff_format,
 };

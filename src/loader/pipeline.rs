@@ -104,10 +104,7 @@ impl Loader {
                 config.prefetch
             )));
         }
-        config
-            .normalize
-            .validate()
-            .map_err(LoaderError::Config)?;
+        config.normalize.validate().map_err(LoaderError::Config)?;
         let shared = Arc::new(Shared {
             set,
             affine: config.normalize.affine(),
@@ -368,19 +365,26 @@ fn work(shared: &Shared, jobs: &Receiver<Job>) {
         if job.cancel.load(Ordering::SeqCst) {
             continue;
         }
-        // A panic while building (a bug) reaches the consumer as this batch's error, and the
-        // worker goes on with the next job.
-        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            build(shared, &job, &mut scratch, &mut decoded)
-        }));
-        let result = built.unwrap_or_else(|panic| {
+        let panicked = answer(&job, || build(shared, &job, &mut scratch, &mut decoded));
+        if panicked {
             scratch = Scratch::default();
-            Err(LoaderError::WorkerPanicked {
-                message: panic_message(panic.as_ref()),
-            })
-        });
-        let _ = job.results.send((job.key, result));
+        }
     }
+}
+
+/// Builds a job's batch with `build` and sends the result to the job's iterator. A panic while
+/// building (a bug) reaches the consumer as this batch's error instead of leaving it waiting, and
+/// the worker goes on with the next job; returns whether `build` panicked.
+fn answer(job: &Job, build: impl FnOnce() -> Result<Batch, LoaderError>) -> bool {
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
+    let panicked = built.is_err();
+    let result = built.unwrap_or_else(|panic| {
+        Err(LoaderError::WorkerPanicked {
+            message: panic_message(panic.as_ref()),
+        })
+    });
+    let _ = job.results.send((job.key, result));
+    panicked
 }
 
 /// The text a panic carried, if it was a string.
@@ -480,4 +484,32 @@ fn take_buffer(pool: &Pool, layout: Layout, len: usize) -> Pixels {
         Layout::NchwF32 => Pixels::F32(vec![0.0; len]),
         Layout::NhwcU8 => Pixels::U8(vec![0; len]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_build_reaches_the_consumer_as_a_typed_error() {
+        let (sender, receiver) = bounded(1);
+        let job = Job {
+            key: 7,
+            samples: vec![1, 2],
+            path: (0, 0, 0),
+            augment: Augment::CenterCrop { size: 8 },
+            results: sender,
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        let panicked = answer(&job, || panic!("index out of bounds in a test"));
+        assert!(panicked);
+        let (key, result) = receiver.try_recv().expect("an answer was sent");
+        assert_eq!(key, 7);
+        match result {
+            Err(LoaderError::WorkerPanicked { message }) => {
+                assert_eq!(message, "index out of bounds in a test");
+            }
+            other => panic!("expected WorkerPanicked, got {other:?}"),
+        }
+    }
 }

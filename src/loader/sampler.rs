@@ -211,12 +211,7 @@ impl PkSampler {
     }
 
     /// The samples of class slots `slots` (positions within the batch) of batch `step`.
-    fn slots(
-        &self,
-        epoch: u64,
-        step: usize,
-        slots: std::ops::Range<usize>,
-    ) -> Option<Vec<usize>> {
+    fn slots(&self, epoch: u64, step: usize, slots: std::ops::Range<usize>) -> Option<Vec<usize>> {
         if step >= self.batches_per_epoch() {
             return None;
         }

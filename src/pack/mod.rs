@@ -233,12 +233,8 @@ pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, 
     let out = options.out.clone().unwrap_or_else(|| {
         default_out_named(&prepared, &selection.split.name, options.part, &settings)
     });
-    let staging = output::Staging::begin(
-        &out,
-        &prepared.info.dataset,
-        options.part,
-        options.force,
-    )?;
+    let staging =
+        output::Staging::begin(&out, &prepared.info.dataset, options.part, options.force)?;
     let made_from = made_from(&prepared, &selection);
     let written = write_samples(&selection, &prepared, settings, options, staging.path())?;
     let index = index_for(&prepared, &selection, settings, made_from, &written);

@@ -46,7 +46,10 @@ struct IndexSplit {
 fn is_pack_file(name: &str) -> bool {
     let shard = name
         .strip_prefix("shard-")
-        .and_then(|rest| rest.strip_suffix(".lfs").or_else(|| rest.strip_suffix(".lfs.tmp")))
+        .and_then(|rest| {
+            rest.strip_suffix(".lfs")
+                .or_else(|| rest.strip_suffix(".lfs.tmp"))
+        })
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
     shard || name == INDEX_FILE || name == SUMS_FILE || name.starts_with(".tmp-")
 }
@@ -131,12 +134,7 @@ pub(super) struct Staging {
 
 impl Staging {
     /// Checks `out` (see [`examine`]), locks it and starts a temporary folder next to it.
-    pub fn begin(
-        out: &Path,
-        dataset: &str,
-        part: Part,
-        force: bool,
-    ) -> Result<Staging, PackError> {
+    pub fn begin(out: &Path, dataset: &str, part: Part, force: bool) -> Result<Staging, PackError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| PackError::Io { path, source }
@@ -151,6 +149,10 @@ impl Staging {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        // What is there is judged before anything is created next to it, and again under the
+        // lock (another pack may have finished in between).
+        let existing = examine(out)?;
+        check_replaceable(out, &existing, dataset, part, force)?;
         std::fs::create_dir_all(parent).map_err(io(parent))?;
         let lock_path = parent.join(format!(".{name}.lock"));
         let lock = match fsutil::try_lock(&lock_path) {
@@ -163,19 +165,7 @@ impl Staging {
                 });
             }
         };
-        if let Existing::Pack {
-            dataset: found_dataset,
-            part: found_part,
-        } = examine(out)?
-            && (found_dataset != dataset || found_part != part.as_str())
-            && !force
-        {
-            return Err(PackError::OtherPack {
-                out: out.to_path_buf(),
-                dataset: found_dataset,
-                part: found_part,
-            });
-        }
+        check_replaceable(out, &examine(out)?, dataset, part, force)?;
         fsutil::remove_leftovers(out, holds_only_pack_files).map_err(io(parent))?;
         let temp = fsutil::staging_dir(out).map_err(io(parent))?;
         Ok(Staging {
@@ -197,6 +187,29 @@ impl Staging {
             path: self.out.clone(),
             source,
         })
+    }
+}
+
+/// Refuses to replace a pack of another dataset or part unless `force`.
+fn check_replaceable(
+    out: &Path,
+    existing: &Existing,
+    dataset: &str,
+    part: Part,
+    force: bool,
+) -> Result<(), PackError> {
+    match existing {
+        Existing::Pack {
+            dataset: found_dataset,
+            part: found_part,
+        } if (found_dataset != dataset || found_part != part.as_str()) && !force => {
+            Err(PackError::OtherPack {
+                out: out.to_path_buf(),
+                dataset: found_dataset.clone(),
+                part: found_part.clone(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

@@ -25,7 +25,9 @@ pub enum ImageError {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     /// The bounding box misses the image.
-    #[error("the bounding box ({x}, {y}, {width}x{height}) lies outside the {image_width}x{image_height} image")]
+    #[error(
+        "the bounding box ({x}, {y}, {width}x{height}) lies outside the {image_width}x{image_height} image"
+    )]
     BoxOutside {
         /// Box left.
         x: f32,
@@ -120,13 +122,12 @@ impl Preprocess {
             (CropMode::BBox, Some(bbox)) => crop_rect(iw, ih, bbox)?,
             (CropMode::BBox, None) => return Err(ImageError::NoBox),
         };
-        let (w, h) =
-            target_size(cw, ch, self.size, self.resize).ok_or(ImageError::Unscalable {
-                width: cw,
-                height: ch,
-                size: self.size,
-                mode: self.resize.as_str(),
-            })?;
+        let (w, h) = target_size(cw, ch, self.size, self.resize).ok_or(ImageError::Unscalable {
+            width: cw,
+            height: ch,
+            size: self.size,
+            mode: self.resize.as_str(),
+        })?;
         let scaled: &[u8] = if (w, h, left, top) == (iw, ih, 0, 0) {
             source
         } else {

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use extract::ExtractOutcome;
 pub use checks::Advice;
+pub use extract::ExtractOutcome;
 pub use summary::{CheckCounts, PrepareSummary, SplitSummary};
 
 use crate::archive::ArchiveError;
@@ -265,7 +265,8 @@ fn prepare_manifest(
     let _lock = lock(&dir)?;
     let files = fetch_all(manifest, &dir, options)?;
     let staged = dir.staged();
-    let extracted = extract::extract_root(&dir, &staged, &files, manifest.limits, options.progress)?;
+    let extracted =
+        extract::extract_root(&dir, &staged, &files, manifest.limits, options.progress)?;
     let files: Vec<Fetched> = files.into_iter().map(|(f, _)| f).collect();
 
     let mut catalog = catalog::read(

@@ -20,10 +20,7 @@ pub(crate) fn map(path: &Path) -> io::Result<Mmap> {
     if !kind.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "it is {}, not a shard file",
-                crate::fsutil::kind_of(&kind)
-            ),
+            format!("it is {}, not a shard file", crate::fsutil::kind_of(&kind)),
         ));
     }
     // SAFETY: see the function's documentation: the file is opened read-only and shard files

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use index::{
-    ClassSummary, INDEX_FILE, INDEX_FORMAT, IndexShard, MadeFrom, Rejected, SUMS_FILE,
-    ShardIndex, SplitRef, read_sums, sources_digest,
+    ClassSummary, INDEX_FILE, INDEX_FORMAT, IndexShard, MadeFrom, Rejected, SUMS_FILE, ShardIndex,
+    SplitRef, read_sums, sources_digest,
 };
 pub use layout::{Encoding, Header, Record};
 pub use set::{ClassSamples, RESIDENT_BUDGET, Sample, ShardSet};

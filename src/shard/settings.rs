@@ -140,7 +140,10 @@ impl Preprocess {
         if self.crop == CropMode::BBox {
             name.push_str("-bbox");
         }
-        if let Some(q) = self.quality.filter(|&q| self.encoding == Encoding::Jpeg && q != 90) {
+        if let Some(q) = self
+            .quality
+            .filter(|&q| self.encoding == Encoding::Jpeg && q != 90)
+        {
             name.push_str(&format!("-q{q}"));
         }
         name

@@ -62,9 +62,7 @@ fn check_shard_hashes(set: &ShardSet, progress: Progress) -> Result<u64, ShardEr
         named.sort_unstable();
         return Err(ShardError::IndexMismatch {
             path: sums_path,
-            problem: format!(
-                "it lists {named:?}, but index.json lists the shards {listed:?}"
-            ),
+            problem: format!("it lists {named:?}, but index.json lists the shards {listed:?}"),
         });
     }
     let mut bytes = 0u64;

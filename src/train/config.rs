@@ -58,12 +58,18 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The defaults for `model` on `dataset`: the paper's recipe (256 → random 227 crop and flip,
-    /// SGD 1e-4 with momentum 0.9, weight decay 2e-4, 10× head) for the ImageNet networks, and the
-    /// sample's measured recipe (32-pixel glyphs, small crops and rescaling, no flips, AdamW 1e-3)
-    /// for the small one.
+    /// The defaults for `arch` on `dataset`.
+    ///
+    /// The data recipe follows the data: the bundled glyph sample (`sample`) is packed raw at
+    /// 32 pixels, cropped and rescaled a little without flips (a mirrored `b` is a `d`) and
+    /// normalised with mean and std 0.5; every other dataset gets the paper's photo recipe
+    /// (JPEG at 256, random 227 crops with flips, ImageNet's mean and std), whatever the
+    /// network. The optimisation follows the network: the ImageNet networks get the paper's
+    /// SGD (1e-4, momentum 0.9, weight decay 2e-4, 10× head, frozen batch norm, 100 epochs), the
+    /// small network the sample's measured AdamW 1e-3 (batch norm trained, 90 epochs).
     pub fn defaults(dataset: &str, data_dir: PathBuf, arch: Architecture) -> TrainConfig {
         let small = arch == Architecture::Small;
+        let glyphs = dataset == "sample";
         TrainConfig {
             dataset: dataset.to_string(),
             data_dir,
@@ -106,12 +112,12 @@ impl TrainConfig {
             epochs: if small { 90 } else { 100 },
             eval_every: 0,
             checkpoint_every: 10,
-            pack: if small {
+            pack: if glyphs {
                 Preprocess::raw(32)
             } else {
                 Preprocess::jpeg(256, 90)
             },
-            augment: if small {
+            augment: if glyphs {
                 Augment::RandomResizedCrop {
                     size: 32,
                     scale: (0.7, 1.0),
@@ -124,8 +130,8 @@ impl TrainConfig {
                     flip: true,
                 }
             },
-            eval_crop: if small { 32 } else { 227 },
-            normalize: if small {
+            eval_crop: if glyphs { 32 } else { 227 },
+            normalize: if glyphs {
                 Normalize {
                     mean: [0.5; 3],
                     std: [0.5; 3],
@@ -140,5 +146,67 @@ impl TrainConfig {
                 ..EvalOptions::for_dataset(dataset)
             },
         }
+    }
+}
+
+impl TrainConfig {
+    /// The settings that decide a run, in one paragraph (printed with the run's summary).
+    pub fn describe(&self) -> String {
+        let m = &self.model;
+        let network = match m.arch {
+            Architecture::Small => format!("small CNN (width {})", m.width),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let bn = match m.bn {
+            BnMode::Frozen => "frozen",
+            BnMode::Train => "trained",
+        };
+        let o = &self.optim;
+        let optimizer = match o.kind {
+            OptimizerKind::Sgd => format!(
+                "SGD lr {} momentum {} weight decay {}",
+                o.lr, o.momentum, o.weight_decay
+            ),
+            OptimizerKind::AdamW => format!("AdamW lr {} weight decay {}", o.lr, o.weight_decay),
+        };
+        let augment = match self.augment {
+            crate::loader::Augment::RandomCrop { size, flip } => {
+                format!(
+                    "random {size} crops{}",
+                    if flip { " with flips" } else { ", no flips" }
+                )
+            }
+            crate::loader::Augment::RandomResizedCrop {
+                size,
+                scale,
+                ratio,
+                flip,
+            } => format!(
+                "RandomResizedCrop {size} (scale {}-{}, ratio {:.2}-{:.2}){}",
+                scale.0,
+                scale.1,
+                ratio.0,
+                ratio.1,
+                if flip { " with flips" } else { ", no flips" }
+            ),
+            crate::loader::Augment::CenterCrop { size } => format!("centre {size} crops"),
+        };
+        format!(
+            "{network}, embedding {}, batch norm {bn}; {:?} loss (margin {}); {} classes × {} \
+             images per batch; {optimizer}, head ×{}, {:?} schedule; {} epochs. Data: {}; {augment}; \
+             mean {:?} std {:?}; evaluation on centre {} crops.",
+            m.embedding,
+            self.loss,
+            self.margin,
+            self.sampler.classes_per_batch,
+            self.sampler.per_class,
+            o.head_lr_mult,
+            o.schedule,
+            self.epochs,
+            self.pack,
+            self.normalize.mean,
+            self.normalize.std,
+            self.eval_crop
+        )
     }
 }

@@ -35,8 +35,8 @@ pub fn data_for(config: &TrainConfig, progress: Progress) -> Result<Data, TrainE
         .split_dir
         .clone()
         .unwrap_or_else(|| prepared.dir.split(&prepared.info.default_split));
-    let split = crate::split::read_split(&split_dir)
-        .map_err(|e| pack::PackError::Select(e.into()))?;
+    let split =
+        crate::split::read_split(&split_dir).map_err(|e| pack::PackError::Select(e.into()))?;
     let settings = config.pack.normalized();
     let open = |part: Part| -> Result<Arc<ShardSet>, TrainError> {
         let out = pack::default_out(&prepared, &split_dir, part, &settings)?;
@@ -97,7 +97,12 @@ fn open_or_prepare_sample(
 
 /// Whether `set` holds the split `split_hash` packed with `settings` from the images the
 /// prepared dataset holds now.
-fn up_to_date(set: &ShardSet, prepared: &Prepared, split_hash: &str, settings: &Preprocess) -> bool {
+fn up_to_date(
+    set: &ShardSet,
+    prepared: &Prepared,
+    split_hash: &str,
+    settings: &Preprocess,
+) -> bool {
     let index = set.index();
     let now = MadeFrom {
         prepared: prepared.info.digest(),

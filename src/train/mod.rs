@@ -86,6 +86,8 @@ pub enum TrainError {
         source: candle_core::Error,
     },
     /// The run folder is already used.
-    #[error("{0} already holds a run (it has a checkpoint); resume it, or choose another run folder")]
+    #[error(
+        "{0} already holds a run (it has a checkpoint); resume it, or choose another run folder"
+    )]
     RunExists(PathBuf),
 }

@@ -134,7 +134,6 @@ fn first_free(name: &str) -> PathBuf {
         .expect("an unbounded sequence has a free name")
 }
 
-
 /// `config.json`'s bytes; paths in it must be valid UTF-8, since a resume reads them back.
 fn config_json(config: &TrainConfig) -> Result<Vec<u8>, TrainError> {
     serde_json::to_vec_pretty(config).map_err(|e| {

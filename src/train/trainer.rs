@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::TrainError;
 use super::checkpoint::{self, State};
-use super::data::Data;
 use super::config::TrainConfig;
+use super::data::Data;
 use super::embed::embed_all;
 use super::log::{RunLog, truncate_after};
 use super::model::init::SeededVars;
@@ -50,6 +50,8 @@ pub struct TrainSummary {
     pub after: Option<EvalReport>,
     /// The run's planned epochs.
     pub planned_epochs: u64,
+    /// The settings that decide the run, in words ([`TrainConfig::describe`]).
+    pub settings: String,
 }
 
 /// Parses `cpu` or `cuda:N`.
@@ -256,6 +258,7 @@ pub fn train(
         before,
         after,
         planned_epochs: config.epochs,
+        settings: config.describe(),
     })
 }
 
@@ -291,6 +294,7 @@ pub fn embed_run(
 
 impl std::fmt::Display for TrainSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "settings: {}", self.settings)?;
         writeln!(
             f,
             "trained {} steps ({} epochs) in {:.1} s, {:.0} images/s, last loss {:.4}",

@@ -33,6 +33,11 @@ pub enum Fault {
     Stall(Duration),
     /// Answer a range request with 206 but a Content-Range that starts at 0.
     WrongContentRange,
+    /// Answer 200 without `Content-Length` and send the body over and over until the client
+    /// hangs up (a server that never stops).
+    Endless,
+    /// Answer with this status and a `Retry-After` header with this value.
+    RetryAfter(u16, String),
     /// Serve slowly: `chunk` bytes every `delay`.
     Slow {
         /// Bytes per write.
@@ -203,6 +208,22 @@ fn handle(
             )?;
         }
         Fault::Stall(duration) => thread::sleep(duration),
+        Fault::Endless => {
+            write!(out, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            loop {
+                // Stops when the client closes the connection (the write fails).
+                send(&mut out, &body, &count, None)?;
+            }
+        }
+        Fault::RetryAfter(code, value) => {
+            let text = format!("try again later ({code})\n");
+            write!(
+                out,
+                "HTTP/1.1 {code} Busy\r\nRetry-After: {value}\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{text}",
+                text.len()
+            )?;
+        }
         Fault::IgnoreRangeDropAfter(n) => {
             write!(
                 out,

@@ -79,10 +79,16 @@ impl EmbeddingNet {
             );
         }
         if config.width == 0 || config.width > 1024 {
-            candle_core::bail!("the small network's width must be 1 to 1024, not {}", config.width);
+            candle_core::bail!(
+                "the small network's width must be 1 to 1024, not {}",
+                config.width
+            );
         }
         if !(0.0..1.0).contains(&config.dropout) {
-            candle_core::bail!("dropout must be at least 0 and below 1, not {}", config.dropout);
+            candle_core::bail!(
+                "dropout must be at least 0 and below 1, not {}",
+                config.dropout
+            );
         }
         let (trunk, features) = match config.arch {
             Architecture::Small => {
