@@ -57,15 +57,18 @@ pub struct Common {
 #[derive(Args)]
 pub struct PrepareArgs {
     /// sop, cars196, cub200, sample, or a PATH: a folder with one sub-folder per class, or a CSV
-    /// file with path,label columns.
+    /// file with path,label columns. A bare word is always a name; write a folder here as
+    /// ./photos.
     pub dataset: std::ffi::OsString,
     #[command(flatten)]
     pub common: Common,
     /// Use this manifest instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
-    /// A file you downloaded by hand (repeat for several; CARS-196 needs car_ims.tgz and
-    /// cars_annos.mat). It is verified like a download.
+    /// A file you downloaded by hand, or a folder you unpacked it into (repeat for several;
+    /// CARS-196 takes car_ims.tgz and cars_annos.mat, or the devkit layout: cars_train.tgz,
+    /// cars_test.tgz, car_devkit.tgz, cars_test_annos_withlabels.mat + cars_annos.mat). A file is verified like
+    /// a download; a folder is recorded as unverified (its images are still checked).
     #[arg(long = "archive", value_name = "FILE")]
     pub archives: Vec<PathBuf>,
     /// Accept files whose size or hash does not match the manifest (recorded as a warning).

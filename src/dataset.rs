@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, Catalog, CatalogError};
-use crate::manifest::{self, CanonicalSplit};
+use crate::manifest::CanonicalSplit;
 
 /// The environment variable that sets the data dir when `--data-dir` is not given.
 pub const DATA_DIR_ENV: &str = "LIFTED_DATA";
@@ -55,12 +55,12 @@ impl DatasetRef {
         }
     }
 
-    /// Reads a command-line argument: a built-in name, else an existing path, else a name.
+    /// Reads a command-line argument by one rule, whatever is in the current folder: a bare
+    /// word is a dataset's name (built-in or prepared); a path has a `/` (`./photos`,
+    /// `~/photos/`) or ends in `.csv`.
     pub fn parse(arg: &str) -> DatasetRef {
-        let path = Path::new(arg);
-        let is_built_in = manifest::built_in_names().any(|n| n == arg);
-        if !is_built_in && (path.exists() || arg.contains(['/', '\\']) || arg.ends_with(".csv")) {
-            DatasetRef::Path(path.to_path_buf())
+        if arg.contains(['/', '\\']) || arg.to_ascii_lowercase().ends_with(".csv") {
+            DatasetRef::Path(PathBuf::from(arg))
         } else {
             DatasetRef::Named(arg.to_string())
         }

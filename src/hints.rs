@@ -1,15 +1,68 @@
 //! What to do on the command line about an error: the library's errors say what went wrong
 //! and what would help in words; this adds the flag that does it (part of the binary).
 
+use std::borrow::Cow;
+use std::path::Path;
+
 use lifted::dataset::DatasetError;
 use lifted::fetch::FetchError;
+use lifted::manifest::ManifestError;
 use lifted::pack::PackError;
 use lifted::prepare::PrepareError;
 use lifted::split::{ExportError, SplitError};
 use lifted::train::TrainError;
 
 /// The command-line advice for `error`, if there is any.
-pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+pub fn hint(error: &anyhow::Error) -> Option<Cow<'static, str>> {
+    if let Some(name) = unknown_name(error) {
+        if Path::new(name).is_dir() || Path::new(name).is_file() {
+            return Some(Cow::Owned(format!(
+                "A bare word is read as a dataset's name. To use the `{name}` here, write it as \
+                 a path: ./{name}"
+            )));
+        }
+    }
+    static_hint(error).map(Cow::Borrowed)
+}
+
+/// The name of a dataset the error says is unknown or unprepared.
+fn unknown_name(error: &anyhow::Error) -> Option<&str> {
+    fn manifest(e: &PrepareError) -> Option<&str> {
+        match e {
+            PrepareError::Manifest(ManifestError::Unknown { name, .. }) => Some(name),
+            _ => None,
+        }
+    }
+    fn dataset(e: &DatasetError) -> Option<&str> {
+        match e {
+            DatasetError::NotPrepared { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+    if let Some(e) = error.downcast_ref::<PrepareError>() {
+        return manifest(e);
+    }
+    if let Some(e) = error.downcast_ref::<DatasetError>() {
+        return dataset(e);
+    }
+    match error.downcast_ref::<PackError>() {
+        Some(PackError::Dataset(e)) => return dataset(e),
+        Some(_) => return None,
+        None => {}
+    }
+    match error.downcast_ref::<ExportError>() {
+        Some(ExportError::Dataset(e)) => return dataset(e),
+        Some(_) => return None,
+        None => {}
+    }
+    match error.downcast_ref::<TrainError>() {
+        Some(TrainError::Dataset(e)) => dataset(e),
+        Some(TrainError::Prepare(e)) => manifest(e),
+        _ => None,
+    }
+}
+
+fn static_hint(error: &anyhow::Error) -> Option<&'static str> {
     if let Some(e) = error.downcast_ref::<PrepareError>() {
         return prepare(e);
     }

@@ -91,6 +91,75 @@ pub struct Manifest {
     pub expected: ExpectedCounts,
     /// The canonical train/test split.
     pub split: CanonicalSplit,
+    /// Paths (relative to the extracted root) that an unpacked copy of `files` holds; a folder
+    /// given instead of the files is recognised by them.
+    #[serde(default)]
+    pub contains: Vec<String>,
+    /// Another set of files that makes the same dataset, as published elsewhere in another
+    /// layout, converted to this one when extracted.
+    #[serde(default)]
+    pub alternative: Option<Alternative>,
+}
+
+/// Another layout of a dataset: its own files (with their own hashes) and how it is converted
+/// to the manifest's main layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alternative {
+    /// A short name (`devkit`).
+    pub name: String,
+    /// What it is and where it comes from.
+    pub note: String,
+    /// Its files.
+    pub files: Vec<SourceFile>,
+    /// How its extracted files become the main layout.
+    pub convert: Conversion,
+    /// Paths an unpacked copy of these files holds.
+    #[serde(default)]
+    pub contains: Vec<String>,
+}
+
+/// A conversion from an alternative layout to a dataset's main one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conversion {
+    /// CARS-196's devkit layout (`cars_train/`, `cars_test/`, the devkit's annotations) to
+    /// `car_ims/` with `cars_annos.mat`'s names.
+    CarsDevkit,
+}
+
+/// One way to get a dataset: the main files, or the alternative's.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// `main`, or the alternative's name.
+    pub name: &'a str,
+    /// The files.
+    pub files: &'a [SourceFile],
+    /// The conversion to apply after extraction (none for the main layout).
+    pub convert: Option<Conversion>,
+    /// Paths an unpacked copy holds.
+    pub contains: &'a [String],
+}
+
+impl Manifest {
+    /// The layouts the dataset can be had in: the main one first.
+    pub fn layouts(&self) -> Vec<Layout<'_>> {
+        let mut layouts = vec![Layout {
+            name: "main",
+            files: &self.files,
+            convert: None,
+            contains: &self.contains,
+        }];
+        if let Some(alt) = &self.alternative {
+            layouts.push(Layout {
+                name: &alt.name,
+                files: &alt.files,
+                convert: Some(alt.convert),
+                contains: &alt.contains,
+            });
+        }
+        layouts
+    }
 }
 
 /// One file of a dataset: an archive, or a plain file such as `cars_annos.mat`.
@@ -310,23 +379,15 @@ impl Manifest {
         if self.files.is_empty() {
             return Err("lists no files".to_string());
         }
-        for (i, file) in self.files.iter().enumerate() {
-            if file.name.is_empty() || file.name.contains(['/', '\\']) || file.name.starts_with('.')
-            {
-                return Err(format!(
-                    "file name `{}` must be a plain file name",
-                    file.name
-                ));
-            }
-            if self.files[..i].iter().any(|f| f.name == file.name) {
-                return Err(format!("file `{}` is listed twice", file.name));
-            }
-            check_hex(&file.name, "sha256", file.sha256.as_deref(), 64)?;
-            check_hex(&file.name, "md5", file.md5.as_deref(), 32)?;
-            if file.sources.is_empty() {
-                return Err(format!("file `{}` has no sources", file.name));
+        for layout in self.layouts() {
+            check_files(layout.files)?;
+            for path in layout.contains {
+                if crate::catalog::safe_relative(path).is_none() {
+                    return Err(format!("contains `{path}` must be a relative path"));
+                }
             }
         }
+
         let root = Path::new(&self.catalog.root);
         if root.is_absolute()
             || root
@@ -353,6 +414,30 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Checks a list of files: plain unique names, well-formed hashes, at least one source each.
+fn check_files(files: &[SourceFile]) -> Result<(), String> {
+    if files.is_empty() {
+        return Err("a layout lists no files".to_string());
+    }
+    for (i, file) in files.iter().enumerate() {
+        if file.name.is_empty() || file.name.contains(['/', '\\']) || file.name.starts_with('.') {
+            return Err(format!(
+                "file name `{}` must be a plain file name",
+                file.name
+            ));
+        }
+        if files[..i].iter().any(|f| f.name == file.name) {
+            return Err(format!("file `{}` is listed twice", file.name));
+        }
+        check_hex(&file.name, "sha256", file.sha256.as_deref(), 64)?;
+        check_hex(&file.name, "md5", file.md5.as_deref(), 32)?;
+        if file.sources.is_empty() {
+            return Err(format!("file `{}` has no sources", file.name));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a dataset name can be a folder name under the data dir.

@@ -26,8 +26,8 @@ fn sop_catalogue_matches_the_annotations() {
     let dir = on_disk(&datasets::sop());
     let root = dir.path().join("Stanford_Online_Products");
     let catalog = read(CatalogFormat::Sop, &root).unwrap();
-    assert_eq!(catalog.images.len(), 72);
-    assert_eq!(catalog.classes_with_images(), 24);
+    assert_eq!(catalog.images.len(), 84);
+    assert_eq!(catalog.classes_with_images(), 30);
     let first = &catalog.images[0];
     assert_eq!(first.path, "bicycle_final/111085001000_0.JPG");
     assert_eq!(first.class_id, 1);
@@ -38,9 +38,16 @@ fn sop_catalogue_matches_the_annotations() {
         .iter()
         .filter(|i| i.official == Some(OfficialPart::Test))
         .count();
-    assert_eq!(test_images, 36);
+    assert_eq!(test_images, 48);
     let check = check_images(&catalog, Progress::hidden());
     assert!(check.is_clean(), "{check:?}");
+    // The GIFs named .JPG decode like any other image, without a warning.
+    for gif in datasets::SOP_GIFS {
+        let bytes = std::fs::read(root.join(gif)).unwrap();
+        assert!(bytes.starts_with(b"GIF89a"), "{gif} is a GIF");
+        let image = lifted::imageio::decode_rgb8(&bytes).unwrap();
+        assert_eq!(image.height, 14, "{gif}");
+    }
 }
 
 #[test]

@@ -575,3 +575,55 @@ fn a_second_run_on_the_same_dataset_waits_its_turn() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn a_bare_word_is_a_name_and_a_path_needs_a_slash_whatever_the_working_folder_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("work");
+    // Folders named like the built-in sample and like the dataset prepared from `./photos`.
+    for folder in ["sample", "photos"] {
+        write(
+            &cwd.join(folder),
+            "a/1.jpg",
+            &crate::support::images::jpeg(1),
+        );
+        write(
+            &cwd.join(folder),
+            "b/1.jpg",
+            &crate::support::images::jpeg(2),
+        );
+    }
+    let in_cwd = |args: &[&str]| {
+        lifted()
+            .current_dir(&cwd)
+            .args(args)
+            .args(["--data-dir", "data"])
+            .output()
+            .unwrap()
+    };
+    // `sample` is the built-in sample, not the folder beside it.
+    let output = in_cwd(&["prepare-data", "sample", "--json", "--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(summary["images"].as_u64().unwrap() > 4, "{summary}");
+    // `./photos` is the folder; afterwards `photos` names the prepared dataset.
+    let output = in_cwd(&["prepare-data", "./photos", "--json", "--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(summary["info"]["dataset"], "photos", "{summary}");
+    assert_eq!(summary["images"], 2, "{summary}");
+    let output = in_cwd(&["pack", "photos", "--quiet", "--size", "16"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(cwd.join("data/photos/shards").is_dir());
+    // A bare word that is neither a built-in nor prepared says how to mean the folder.
+    std::fs::rename(cwd.join("photos"), cwd.join("albums")).unwrap();
+    let output = in_cwd(&["prepare-data", "albums", "--quiet"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("unknown dataset `albums`"), "{err}");
+    assert!(err.contains("./albums"), "{err}");
+    let output = in_cwd(&["pack", "albums", "--quiet"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("./albums"), "{err}");
+}

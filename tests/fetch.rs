@@ -472,3 +472,95 @@ fn a_body_longer_than_the_manifest_size_is_refused() {
     );
     assert!(!dir.path().join("data.tgz").exists());
 }
+
+/// Issue 12: a busy server (429, 503 with `Retry-After` in seconds or as a date) is asked again
+/// after the wait it names, and the same source serves the file.
+#[test]
+fn a_busy_server_is_asked_again_after_the_wait_it_names() {
+    let server = Server::start();
+    let bytes = body();
+    // An HTTP date has whole seconds: 3 s ahead is at least 2 s ahead.
+    let in_three_seconds =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
+    server.route(
+        "/busy",
+        bytes.clone(),
+        vec![
+            Fault::RetryAfter(429, "1".to_string()),
+            Fault::RetryAfter(503, in_three_seconds),
+        ],
+        Fault::Serve,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let fetched = fetch(&entry(&bytes, &[server.url("/busy")]), dir.path()).unwrap();
+    // 1 s for the first answer, then until the date (at least 1 s more).
+    assert!(started.elapsed() >= Duration::from_secs(2), "it waited");
+    assert_eq!(fetched.origin, server.url("/busy"));
+    assert_eq!(fetched.verification, Verification::Verified);
+    assert!(fetched.failed.is_empty());
+    assert_eq!(server.requests_for("/busy").len(), 3);
+    let transfer = fetched.transfer.unwrap();
+    assert_eq!(transfer.bytes, bytes.len() as u64);
+    assert!(transfer.resumed_from.is_none());
+}
+
+/// A source that stays failing, or asks for a longer wait than lifted gives, is left for the
+/// next one, and the summary says which served the file and why the others did not.
+#[test]
+fn a_failing_source_is_left_for_the_next_and_recorded() {
+    let server = Server::start();
+    let bytes = body();
+    server.route("/down", bytes.clone(), vec![], Fault::Status(503));
+    server.route(
+        "/later",
+        bytes.clone(),
+        vec![],
+        Fault::RetryAfter(429, "3600".to_string()),
+    );
+    server.route("/ok", bytes.clone(), vec![], Fault::Serve);
+    let urls = [server.url("/down"), server.url("/later"), server.url("/ok")];
+    let dir = tempfile::tempdir().unwrap();
+    let fetched = fetch(&entry(&bytes, &urls), dir.path()).unwrap();
+    assert_eq!(fetched.origin, urls[2]);
+    assert_eq!(fetched.failed.len(), 2);
+    assert_eq!(fetched.failed[0].url, urls[0]);
+    assert!(
+        fetched.failed[0]
+            .reason
+            .contains("HTTP 503, still after 3 tries"),
+        "{:?}",
+        fetched.failed
+    );
+    assert!(
+        fetched.failed[1].reason.contains("asks to wait 3600 s"),
+        "{:?}",
+        fetched.failed
+    );
+    // retries = 2: three tries of the failing source, one of the one that asks for an hour.
+    assert_eq!(server.requests_for("/down").len(), 3);
+    assert_eq!(server.requests_for("/later").len(), 1);
+}
+
+/// A real resume is recorded as one; a server that ignores the range starts the file over, and
+/// that is not called a resume.
+#[test]
+fn only_a_real_resume_is_reported_as_one() {
+    let bytes = body();
+    for (fault, resumed) in [(Fault::Serve, true), (Fault::IgnoreRange, false)] {
+        let server = Server::start();
+        server.route("/f", bytes.clone(), vec![], fault.clone());
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "data.tgz.part", &bytes[..20_000]);
+        let fetched = fetch(&entry(&bytes, &[server.url("/f")]), dir.path()).unwrap();
+        assert_eq!(fetched.verification, Verification::Verified, "{fault:?}");
+        let transfer = fetched.transfer.unwrap();
+        if resumed {
+            assert_eq!(transfer.resumed_from, Some(20_000));
+            assert_eq!(transfer.bytes, bytes.len() as u64 - 20_000);
+        } else {
+            assert_eq!(transfer.resumed_from, None, "{fault:?}");
+            assert_eq!(transfer.bytes, bytes.len() as u64);
+        }
+    }
+}

@@ -104,3 +104,49 @@ fn encoded_jpeg_round_trips_closely() {
         / pixels.len() as f64;
     assert!(mean_error < 1.5, "mean error {mean_error}");
 }
+
+/// Issue 12: every file of the crafted corpus (`tools/golden/jpeg_corpus.py`) gets Pillow's
+/// verdict, and every accepted one Pillow's pixels within one level.
+#[test]
+fn damaged_jpegs_are_judged_as_pillow_judges_them() {
+    let dir = fixtures().join("jpeg-corpus");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let cases = expected["cases"].as_array().unwrap();
+    assert!(cases.len() > 100, "the corpus is there");
+    let mut warned = 0;
+    for case in cases {
+        let file = case["file"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let ours = lifted::imageio::decode_checked(&bytes);
+        match (case["verdict"].as_str().unwrap(), ours) {
+            ("accept", Ok((image, warning))) => {
+                let png = dir.join(file.replace(".jpg", ".png"));
+                let reference = image::open(&png).unwrap().to_rgb8();
+                assert_eq!(
+                    (image.width, image.height),
+                    reference.dimensions(),
+                    "{file}"
+                );
+                let worst = image
+                    .pixels
+                    .iter()
+                    .zip(reference.as_raw())
+                    .map(|(a, b)| a.abs_diff(*b))
+                    .max()
+                    .unwrap();
+                assert!(worst <= 1, "{file}: {worst} levels from Pillow");
+                warned += usize::from(warning.is_some());
+            }
+            ("reject", Err(_)) => {}
+            (verdict, ours) => panic!(
+                "{file} ({}): Pillow says {verdict} ({}), lifted says {:?}",
+                case["kind"],
+                case["message"],
+                ours.map(|(_, w)| w)
+            ),
+        }
+    }
+    // Extraneous bytes, markers and bad codes inside the data are recorded as warnings.
+    assert!(warned >= 40, "only {warned} warnings");
+}

@@ -28,6 +28,8 @@ pub mod mat;
 mod pack;
 /// Pictures: retrieval grid, t-SNE map, training curves.
 mod plot;
+/// Issue 12: SOP's GIFs, CARS in both layouts, downloads as a careful person makes them.
+mod real_archives;
 /// Issue 11: no command deletes, overwrites or mislabels data, panics or hangs.
 mod safety;
 /// The shard format: the spec example, round trips, every malformed case.

@@ -12,8 +12,11 @@
 //!   folder and rename it into place, so an interrupted run leaves nothing a later run trusts.
 
 pub mod entry;
+mod folder;
 mod tar_gz;
 mod zip;
+
+pub use folder::{copy_folder, folder_digest};
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -137,6 +140,19 @@ pub struct ExtractReport {
     pub bytes: u64,
     /// Entries skipped, counted by reason.
     pub skipped: BTreeMap<String, u64>,
+}
+
+impl ExtractReport {
+    /// Adds another extraction's counts to these.
+    pub fn add(&mut self, other: ExtractReport) {
+        self.files += other.files;
+        self.dirs += other.dirs;
+        self.links += other.links;
+        self.bytes += other.bytes;
+        for (reason, count) in other.skipped {
+            *self.skipped.entry(reason).or_insert(0) += count;
+        }
+    }
 }
 
 /// Counts entries and bytes across every archive of a dataset against its limits. Skipped
@@ -374,6 +390,52 @@ impl<'a> Sink<'a> {
         }
         self.budget.bytes += written;
         self.report.bytes += written;
+        self.report.files += 1;
+        Ok(())
+    }
+
+    /// Puts a file of an unpacked folder at entry `raw`: a hard link to `source` where the file
+    /// system allows it, else a copy; `size` counts against the limits either way.
+    pub(crate) fn linked_file(
+        &mut self,
+        raw: &[u8],
+        source: &Path,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        let Some(rel) = self.admit(raw)? else {
+            return Ok(());
+        };
+        let limits = self.budget.limits;
+        let entry = || String::from_utf8_lossy(raw).into_owned();
+        if size > limits.max_entry_bytes {
+            return Err(ArchiveError::EntryTooLarge {
+                archive: self.archive.to_path_buf(),
+                entry: entry(),
+                limit: limits.max_entry_bytes,
+            });
+        }
+        if self.budget.bytes + size > limits.max_total_bytes {
+            return Err(ArchiveError::TotalTooLarge {
+                archive: self.archive.to_path_buf(),
+                limit: limits.max_total_bytes,
+            });
+        }
+        if !self.written.insert(rel.clone()) {
+            return Err(self.ambiguous(format!("two entries go to `{}`", rel.display())));
+        }
+        let path = self.dest.join(&rel);
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ArchiveError::Write { path, source }
+        };
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(write_err(parent))?;
+        }
+        if fs::hard_link(source, &path).is_err() {
+            fs::copy(source, &path).map_err(write_err(&path))?;
+        }
+        self.budget.bytes += size;
+        self.report.bytes += size;
         self.report.files += 1;
         Ok(())
     }

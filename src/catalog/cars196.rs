@@ -5,22 +5,40 @@
 //! classification split, kept out of the metric-learning split), and `class_names`, a cell
 //! array of the 196 names. Boxes are MATLAB's 1-based inclusive corners; they become
 //! 0-based left/top plus width/height.
+//!
+//! The devkit's MAT-files (`devkit/cars_train_annos.mat`, `cars_test_annos_withlabels.mat`) hold
+//! the same kind of struct array with `fname` in place of `relative_im_path` and no `test`;
+//! [`read_rows`] reads either (the devkit layout is converted to this one when it is
+//! extracted, see `prepare-data`).
 
 use std::path::Path;
 
 use super::mat5::{self, MatFile, MatValue};
 use super::{BBox, Catalog, CatalogError, ClassInfo, ImageRecord};
 
-/// The fields each annotation must have.
-const FIELDS: [&str; 7] = [
-    "relative_im_path",
-    "bbox_x1",
-    "bbox_y1",
-    "bbox_x2",
-    "bbox_y2",
-    "class",
-    "test",
-];
+/// One annotation row of a CARS MAT-file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarsRow {
+    /// The image's name field (`relative_im_path` or `fname`), as stored.
+    pub name: String,
+    /// Class, 1-based.
+    pub class: u32,
+    /// `bbox_x1`, `bbox_y1`, `bbox_x2`, `bbox_y2`: 1-based inclusive corners, finite.
+    pub corners: [f64; 4],
+    /// The `test` field, when the file has one.
+    pub test: Option<bool>,
+}
+
+/// The annotation rows and class names of a CARS MAT-file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarsAnnotations {
+    /// Every row of `annotations`, in order.
+    pub rows: Vec<CarsRow>,
+    /// `class_names`, if the file has it.
+    pub class_names: Option<Vec<String>>,
+    /// The names of every variable in the file.
+    pub variables: Vec<String>,
+}
 
 /// Reads CARS-196's annotations from the folder that holds `cars_annos.mat` and `car_ims/`.
 pub fn read(root: &Path) -> Result<Catalog, CatalogError> {
@@ -29,114 +47,38 @@ pub fn read(root: &Path) -> Result<Catalog, CatalogError> {
 
 /// Reads a CARS-196 annotation MAT-file at `mat_path`; image paths are relative to `root`.
 pub fn read_mat(root: &Path, mat_path: &Path) -> Result<Catalog, CatalogError> {
-    let bytes = match std::fs::read(mat_path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CatalogError::MissingFile {
-                path: mat_path.to_path_buf(),
-            });
-        }
-        Err(source) => {
-            return Err(CatalogError::Read {
-                path: mat_path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mat = mat5::parse(&bytes).map_err(|source| CatalogError::Mat {
-        path: mat_path.to_path_buf(),
-        source,
-    })?;
+    let annotations = read_rows(mat_path, "relative_im_path", true)?;
     let bad = |reason: String| CatalogError::Inconsistent {
         path: mat_path.to_path_buf(),
         reason,
     };
-
-    let names = match variable(&mat, "class_names", &bad)? {
-        MatValue::Cell { items, .. } => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                item.as_text().map(str::to_string).ok_or_else(|| {
-                    bad(format!(
-                        "class_names{{{}}} is a {}, not text",
-                        i + 1,
-                        item.kind()
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        other => {
-            return Err(bad(format!(
-                "class_names is a {}, not a cell array",
-                other.kind()
-            )));
-        }
-    };
-
-    let MatValue::Struct {
-        fields, elements, ..
-    } = variable(&mat, "annotations", &bad)?
-    else {
-        return Err(bad("annotations is not a struct array".to_string()));
-    };
-    let column = |name: &str| {
-        fields.iter().position(|f| f == name).ok_or_else(|| {
+    let names = annotations.class_names.ok_or_else(|| {
+        bad(format!(
+            "no variable `class_names` (found: {})",
+            annotations.variables.join(", ")
+        ))
+    })?;
+    let mut images = Vec::with_capacity(annotations.rows.len());
+    for (row, entry) in annotations.rows.into_iter().enumerate() {
+        let path = super::safe_relative(&entry.name).ok_or_else(|| {
             bad(format!(
-                "annotations has no field `{name}` (fields: {})",
-                fields.join(", ")
-            ))
-        })
-    };
-    let columns = FIELDS.map(column);
-    let mut at = [0usize; 7];
-    for (slot, found) in at.iter_mut().zip(columns) {
-        *slot = found?;
-    }
-
-    let mut images = Vec::with_capacity(elements.len());
-    for (row, element) in elements.iter().enumerate() {
-        let which = |f: usize| format!("annotations({}).{}", row + 1, FIELDS[f]);
-        let number = |f: usize| {
-            element[at[f]]
-                .as_scalar()
-                .ok_or_else(|| bad(format!("{} is not a number", which(f))))
-        };
-        let raw_path = element[at[0]]
-            .as_text()
-            .ok_or_else(|| bad(format!("{} is not text", which(0))))?;
-        let path = super::safe_relative(raw_path).ok_or_else(|| {
-            bad(format!(
-                "{} `{raw_path}` must be a relative path inside the dataset",
-                which(0)
+                "annotations({}).relative_im_path `{}` must be a relative path inside the dataset",
+                row + 1,
+                entry.name
             ))
         })?;
-        let class = number(5)?;
-        if class.fract() != 0.0 || class < 1.0 || class > names.len() as f64 {
+        if entry.class as usize > names.len() {
             return Err(bad(format!(
-                "{} is {class}, not a class number 1-{}",
-                which(5),
+                "annotations({}).class is {}, not a class number 1-{}",
+                row + 1,
+                entry.class,
                 names.len()
             )));
         }
-        let (x1, y1, x2, y2) = (number(1)?, number(2)?, number(3)?, number(4)?);
-        if let Some(f) = (1..=4).find(|&f| ![x1, y1, x2, y2][f - 1].is_finite()) {
-            return Err(bad(format!(
-                "{} is {}, not a finite pixel coordinate",
-                which(f),
-                [x1, y1, x2, y2][f - 1]
-            )));
-        }
-        if x2 < x1 || y2 < y1 {
-            return Err(bad(format!(
-                "annotations({}) has an inverted box ({x1}, {y1})-({x2}, {y2})",
-                row + 1
-            )));
-        }
-        number(6)?;
+        let [x1, y1, x2, y2] = entry.corners;
         images.push(ImageRecord {
             path,
-            class_id: class as u32,
+            class_id: entry.class,
             bbox: Some(BBox {
                 x: (x1 - 1.0).max(0.0) as f32,
                 y: (y1 - 1.0).max(0.0) as f32,
@@ -160,6 +102,141 @@ pub fn read_mat(root: &Path, mat_path: &Path) -> Result<Catalog, CatalogError> {
         classes,
         images,
         notes: Vec::new(),
+    })
+}
+
+/// Reads the `annotations` struct array (and `class_names`, if present) of a CARS MAT-file;
+/// `name_field` is `relative_im_path` or `fname`, and `with_test` asks for the `test` field.
+/// Every number is checked: classes are whole and positive, box corners finite and ordered.
+pub fn read_rows(
+    mat_path: &Path,
+    name_field: &str,
+    with_test: bool,
+) -> Result<CarsAnnotations, CatalogError> {
+    let bytes = match std::fs::read(mat_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CatalogError::MissingFile {
+                path: mat_path.to_path_buf(),
+            });
+        }
+        Err(source) => {
+            return Err(CatalogError::Read {
+                path: mat_path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mat = mat5::parse(&bytes).map_err(|source| CatalogError::Mat {
+        path: mat_path.to_path_buf(),
+        source,
+    })?;
+    let bad = |reason: String| CatalogError::Inconsistent {
+        path: mat_path.to_path_buf(),
+        reason,
+    };
+    let class_names = match mat.get("class_names") {
+        None => None,
+        Some(MatValue::Cell { items, .. }) => Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    item.as_text().map(str::to_string).ok_or_else(|| {
+                        bad(format!(
+                            "class_names{{{}}} is a {}, not text",
+                            i + 1,
+                            item.kind()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(other) => {
+            return Err(bad(format!(
+                "class_names is a {}, not a cell array",
+                other.kind()
+            )));
+        }
+    };
+    let MatValue::Struct {
+        fields, elements, ..
+    } = variable(&mat, "annotations", &bad)?
+    else {
+        return Err(bad("annotations is not a struct array".to_string()));
+    };
+    let column = |name: &str| {
+        fields.iter().position(|f| f == name).ok_or_else(|| {
+            bad(format!(
+                "annotations has no field `{name}` (fields: {})",
+                fields.join(", ")
+            ))
+        })
+    };
+    let name_at = column(name_field)?;
+    let class_at = column("class")?;
+    let corner_names = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"];
+    let mut corner_at = [0usize; 4];
+    for (slot, name) in corner_at.iter_mut().zip(corner_names) {
+        *slot = column(name)?;
+    }
+    let test_at = if with_test {
+        Some(column("test")?)
+    } else {
+        None
+    };
+    let mut rows = Vec::with_capacity(elements.len());
+    for (row, element) in elements.iter().enumerate() {
+        let which = |field: &str| format!("annotations({}).{field}", row + 1);
+        let number = |at: usize, field: &str| {
+            element[at]
+                .as_scalar()
+                .ok_or_else(|| bad(format!("{} is not a number", which(field))))
+        };
+        let name = element[name_at]
+            .as_text()
+            .ok_or_else(|| bad(format!("{} is not text", which(name_field))))?
+            .to_string();
+        let class = number(class_at, "class")?;
+        if class.fract() != 0.0 || class < 1.0 || class > f64::from(u32::MAX) {
+            return Err(bad(format!(
+                "{} is {class}, not a class number",
+                which("class")
+            )));
+        }
+        let mut corners = [0f64; 4];
+        for ((value, &at), field) in corners.iter_mut().zip(&corner_at).zip(corner_names) {
+            *value = number(at, field)?;
+            if !value.is_finite() {
+                return Err(bad(format!(
+                    "{} is {value}, not a finite pixel coordinate",
+                    which(field)
+                )));
+            }
+        }
+        let [x1, y1, x2, y2] = corners;
+        if x2 < x1 || y2 < y1 {
+            return Err(bad(format!(
+                "annotations({}) has an inverted box ({x1}, {y1})-({x2}, {y2})",
+                row + 1
+            )));
+        }
+        let test = match test_at {
+            Some(at) => Some(number(at, "test")? != 0.0),
+            None => None,
+        };
+        rows.push(CarsRow {
+            name,
+            class: class as u32,
+            corners,
+            test,
+        });
+    }
+    let variables = mat.variables.iter().map(|(n, _)| n.clone()).collect();
+    Ok(CarsAnnotations {
+        rows,
+        class_names,
+        variables,
     })
 }
 

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::manifest::SourceFile;
 
 /// The size and hashes of a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Digests {
     /// Size in bytes.
     pub size: u64,

@@ -33,6 +33,14 @@ pub(crate) enum AttemptError {
     /// The server answered another error status.
     #[error("HTTP {0}")]
     Status(u16),
+    /// The server is busy or failing for now (429, or a 5xx): worth waiting and asking again.
+    #[error("HTTP {status}{}", .retry_after.map_or(String::new(), |d| format!(" (Retry-After {} s)", d.as_secs())))]
+    Busy {
+        /// The status.
+        status: u16,
+        /// How long the server asked to wait, if it said.
+        retry_after: Option<std::time::Duration>,
+    },
     /// The server sent something other than the expected file.
     #[error("the server sent {0} instead of the file")]
     WrongContent(Sniffed),
@@ -81,13 +89,16 @@ impl AttemptError {
 }
 
 /// Downloads `url` into `part`, resuming from its current length; returns when the body ended
-/// cleanly. The caller verifies size and hashes afterwards.
+/// cleanly. `appended` is set once the server has answered: whether its bytes go after ones
+/// kept from earlier (a real resume), or replace them (a fresh start, as when a server ignores
+/// the range). The caller verifies size and hashes afterwards.
 pub(crate) fn attempt(
     client: &Client,
     url: &str,
     part: &Path,
     file: &SourceFile,
     bar: &ProgressBar,
+    appended: &mut bool,
 ) -> Result<(), AttemptError> {
     let local = |source| AttemptError::Local {
         path: part.display().to_string(),
@@ -103,6 +114,7 @@ pub(crate) fn attempt(
         have = 0;
     }
     if have > 0 && file.size == Some(have) {
+        *appended = true;
         return Ok(());
     }
 
@@ -138,6 +150,12 @@ pub(crate) fn attempt(
             )));
         }
         StatusCode::NOT_FOUND => return Err(AttemptError::NotFound),
+        other if other == StatusCode::TOO_MANY_REQUESTS || other.is_server_error() => {
+            return Err(AttemptError::Busy {
+                status: other.as_u16(),
+                retry_after: retry_after(&response),
+            });
+        }
         other => return Err(AttemptError::Status(other.as_u16())),
     };
     if let (Some(expected), Some(actual)) = (file.size, total)
@@ -154,7 +172,27 @@ pub(crate) fn attempt(
     }
     bar.set_length(total.or(file.size).unwrap_or(0));
     bar.set_position(have);
+    *appended = have > 0;
     receive(response, part, have, file, bar)
+}
+
+/// The wait a `Retry-After` header asks for: seconds, or an HTTP date (RFC 9110).
+fn retry_after(response: &Response) -> Option<std::time::Duration> {
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    parse_retry_after(value, std::time::SystemTime::now())
+}
+
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or_default())
 }
 
 /// Streams the body into the part file, starting at byte `have`.
@@ -271,6 +309,25 @@ fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::parse_content_range;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(
+            super::parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            super::parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            super::parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(super::parse_retry_after("soon", now), None);
+    }
 
     #[test]
     fn content_range_forms() {

@@ -20,7 +20,7 @@ pub use digest::{Digests, Mismatch, compare, digest_bytes, digest_file};
 pub use sniff::{Sniffed, sniff};
 
 use crate::fsutil;
-use crate::manifest::{SourceFile, SourceScheme};
+use crate::manifest::{Source, SourceFile, SourceScheme};
 use crate::progress::Progress;
 
 /// The longest wait between two attempts at one source.
@@ -72,6 +72,25 @@ pub struct Fetched {
     pub digests: Digests,
     /// Whether it matched the manifest.
     pub verification: Verification,
+    /// How the download went (absent for a file already on disk or bundled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
+    /// The sources tried before the one that served it, and why each failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<SourceFailure>,
+}
+
+/// How a download went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transfer {
+    /// Seconds spent on the source that served the file.
+    pub seconds: f64,
+    /// Bytes it sent.
+    pub bytes: u64,
+    /// Its speed.
+    pub bytes_per_s: f64,
+    /// Where a download kept from an earlier run was resumed, if it was.
+    pub resumed_from: Option<u64>,
 }
 
 /// Whether a file matched its manifest entry.
@@ -88,7 +107,7 @@ pub enum Verification {
 }
 
 /// One source that did not work, and why.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SourceFailure {
     /// The URL.
     pub url: String,
@@ -192,6 +211,11 @@ fn all_failed_message(
 ///
 /// With `allow_unverified`, a copy that does not match is kept aside while the remaining
 /// sources are tried for a verified one, and used only if none has it.
+///
+/// # Errors
+/// [`FetchError::Options`] for settings out of range; [`FetchError::AllSourcesFailed`] listing
+/// every source's failure; [`FetchError::NoChecksum`] when the manifest has no hash and
+/// unverified files are not accepted; [`FetchError::Io`] for local files.
 pub fn fetch_file(
     file: &SourceFile,
     dir: &Path,
@@ -200,6 +224,34 @@ pub fn fetch_file(
     bundled: &dyn Fn(&str) -> Option<&'static [u8]>,
     progress: Progress,
 ) -> Result<Fetched, FetchError> {
+    check_options(options)?;
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let destination = dir.join(&file.name);
+    if destination.exists() {
+        return verify_local(file, &destination, "downloads/", allow_unverified, progress);
+    }
+    let mut run = SourceRun {
+        file,
+        part: fsutil::with_suffix(&destination, ".part"),
+        aside: fsutil::with_suffix(&destination, ".unverified"),
+        destination,
+        options,
+        bundled,
+        progress,
+        allow_unverified,
+        failures: Vec::new(),
+        kept_aside: None,
+        client: None,
+    };
+    for source in &file.sources {
+        if let Some(fetched) = run.try_source(source)? {
+            return Ok(fetched);
+        }
+    }
+    run.finish()
+}
+
+fn check_options(options: &FetchOptions) -> Result<(), FetchError> {
     if options.retries > MAX_RETRIES
         || options.connect_timeout.is_zero()
         || options.read_timeout.is_zero()
@@ -210,114 +262,192 @@ pub fn fetch_file(
             options.retries, options.connect_timeout, options.read_timeout
         )));
     }
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let destination = dir.join(&file.name);
-    if destination.exists() {
-        return verify_local(file, &destination, "downloads/", allow_unverified, progress);
-    }
-    let part = fsutil::with_suffix(&destination, ".part");
-    let aside = fsutil::with_suffix(&destination, ".unverified");
-    let mut failures = Vec::new();
-    let mut kept_aside: Option<(String, Digests, Vec<Mismatch>)> = None;
-    let mut client = None;
-    for source in &file.sources {
-        let mut obtain = |part: &Path| -> Result<Result<bool, String>, FetchError> {
-            Ok(match source.scheme() {
-                SourceScheme::Unsupported => Err(format!(
-                    "{} URLs cannot be fetched by lifted; download it by hand",
-                    source.url.split(':').next().unwrap_or("this kind of")
-                )),
-                SourceScheme::Bundled(name) => match bundled(&name) {
-                    Some(bytes) => {
-                        fsutil::write_atomic(part, bytes).map_err(io_error(part))?;
-                        Ok(false)
-                    }
-                    None => Err(format!("no bundled file named `{name}` in this build")),
-                },
-                SourceScheme::Http => {
-                    if client.is_none() {
-                        client = Some(build_client(options)?);
-                    }
-                    let client = client.as_ref().expect("the client was just built");
-                    download(client, &source.url, part, file, options, progress)
+    Ok(())
+}
+
+/// A copy that did not match, kept aside in case no source has a verified one.
+struct KeptAside {
+    origin: String,
+    digests: Digests,
+    mismatches: Vec<Mismatch>,
+    transfer: Option<Transfer>,
+}
+
+/// The state of one file's walk through its sources.
+struct SourceRun<'a> {
+    file: &'a SourceFile,
+    destination: PathBuf,
+    part: PathBuf,
+    aside: PathBuf,
+    options: &'a FetchOptions,
+    bundled: &'a dyn Fn(&str) -> Option<&'static [u8]>,
+    progress: Progress,
+    allow_unverified: bool,
+    failures: Vec<SourceFailure>,
+    kept_aside: Option<KeptAside>,
+    client: Option<reqwest::blocking::Client>,
+}
+
+impl SourceRun<'_> {
+    /// Gets the file from `source` into the part file: the transfer for a download, `None` for
+    /// a bundled file, or why the source did not work.
+    fn obtain(&mut self, source: &Source) -> Result<Result<Option<Download>, String>, FetchError> {
+        Ok(match source.scheme() {
+            SourceScheme::Unsupported => Err(format!(
+                "{} URLs cannot be fetched by lifted; download it by hand",
+                source.url.split(':').next().unwrap_or("this kind of")
+            )),
+            SourceScheme::Bundled(name) => match (self.bundled)(&name) {
+                Some(bytes) => {
+                    fsutil::write_atomic(&self.part, bytes).map_err(io_error(&self.part))?;
+                    Ok(None)
                 }
-            })
+                None => Err(format!("no bundled file named `{name}` in this build")),
+            },
+            SourceScheme::Http => {
+                if self.client.is_none() {
+                    self.client = Some(build_client(self.options)?);
+                }
+                let client = self.client.as_ref().expect("the client was just built");
+                download(
+                    client,
+                    &source.url,
+                    &self.part,
+                    self.file,
+                    self.options,
+                    self.progress,
+                )
+                .map(Some)
+            }
+        })
+    }
+
+    /// Tries one source: the verified file, or `None` to go on with the next source.
+    fn try_source(&mut self, source: &Source) -> Result<Option<Fetched>, FetchError> {
+        let fail = |run: &mut Self, reason: String| {
+            run.failures.push(SourceFailure {
+                url: source.url.clone(),
+                reason,
+            });
         };
-        let resumed = match obtain(&part)? {
-            Ok(resumed) => resumed,
+        let mut download = match self.obtain(source)? {
+            Ok(download) => download,
             Err(reason) => {
-                failures.push(SourceFailure {
-                    url: source.url.clone(),
-                    reason,
-                });
-                continue;
+                fail(self, reason);
+                return Ok(None);
             }
         };
-        let (mut digests, mut mismatches) = examine(file, &part, progress)?;
-        if !mismatches.is_empty() && resumed {
-            // The bytes may come from several attempts or mirrors: judge this source on a
-            // fresh copy before blaming it.
-            fs::remove_file(&part).map_err(io_error(&part))?;
-            if let Err(reason) = obtain(&part)? {
-                failures.push(SourceFailure {
-                    url: source.url.clone(),
-                    reason,
-                });
-                continue;
-            }
-            (digests, mismatches) = examine(file, &part, progress)?;
+        let (mut digests, mut mismatches) = examine(self.file, &self.part, self.progress)?;
+        if !mismatches.is_empty() && download.as_ref().is_some_and(|d| d.mixed) {
+            // The bytes come from several attempts or mirrors: judge this source on a fresh
+            // copy before blaming it.
+            fs::remove_file(&self.part).map_err(io_error(&self.part))?;
+            download = match self.obtain(source)? {
+                Ok(download) => download,
+                Err(reason) => {
+                    fail(self, reason);
+                    return Ok(None);
+                }
+            };
+            (digests, mismatches) = examine(self.file, &self.part, self.progress)?;
         }
-        if mismatches.is_empty() && file.has_hash() {
-            if kept_aside.is_some() {
-                fs::remove_file(&aside).map_err(io_error(&aside))?;
+        let transfer = download.map(|d| Transfer {
+            seconds: d.seconds,
+            bytes: d.received,
+            bytes_per_s: d.received as f64 / d.seconds.max(1e-9),
+            resumed_from: d.resumed_from,
+        });
+        if mismatches.is_empty() && self.file.has_hash() {
+            if self.kept_aside.is_some() {
+                fs::remove_file(&self.aside).map_err(io_error(&self.aside))?;
             }
-            fsutil::rename_durable(&part, &destination).map_err(io_error(&destination))?;
-            return Ok(Fetched {
-                name: file.name.clone(),
-                path: destination,
+            fsutil::rename_durable(&self.part, &self.destination)
+                .map_err(io_error(&self.destination))?;
+            return Ok(Some(Fetched {
+                name: self.file.name.clone(),
+                path: self.destination.clone(),
                 origin: source.url.clone(),
                 digests,
                 verification: Verification::Verified,
-            });
+                transfer,
+                failed: std::mem::take(&mut self.failures),
+            }));
         }
-        if !file.has_hash() && !allow_unverified {
+        if !self.file.has_hash() && !self.allow_unverified {
             return Err(FetchError::NoChecksum {
-                name: file.name.clone(),
-                path: part,
+                name: self.file.name.clone(),
+                path: self.part.clone(),
             });
         }
-        failures.push(SourceFailure {
-            url: source.url.clone(),
-            reason: if mismatches.is_empty() {
+        fail(
+            self,
+            if mismatches.is_empty() {
                 "downloaded, but the manifest publishes no hash to verify it".to_string()
             } else {
                 format!("wrong file: {}", join_mismatches(&mismatches))
             },
-        });
-        if allow_unverified && kept_aside.is_none() {
-            fsutil::rename_durable(&part, &aside).map_err(io_error(&aside))?;
-            kept_aside = Some((source.url.clone(), digests, mismatches));
+        );
+        if self.allow_unverified && self.kept_aside.is_none() {
+            fsutil::rename_durable(&self.part, &self.aside).map_err(io_error(&self.aside))?;
+            self.kept_aside = Some(KeptAside {
+                origin: source.url.clone(),
+                digests,
+                mismatches,
+                transfer,
+            });
         } else {
-            fs::remove_file(&part).map_err(io_error(&part))?;
+            fs::remove_file(&self.part).map_err(io_error(&self.part))?;
         }
+        Ok(None)
     }
-    if let Some((origin, digests, mismatches)) = kept_aside {
-        fsutil::rename_durable(&aside, &destination).map_err(io_error(&destination))?;
-        return Ok(Fetched {
-            name: file.name.clone(),
-            path: destination,
-            origin,
-            digests,
-            verification: unverified(&mismatches),
-        });
+
+    /// After the last source: the copy kept aside, or the error listing every failure.
+    fn finish(mut self) -> Result<Fetched, FetchError> {
+        if let Some(kept) = self.kept_aside.take() {
+            fsutil::rename_durable(&self.aside, &self.destination)
+                .map_err(io_error(&self.destination))?;
+            return Ok(Fetched {
+                name: self.file.name.clone(),
+                path: self.destination,
+                origin: kept.origin,
+                digests: kept.digests,
+                verification: unverified(&kept.mismatches),
+                transfer: kept.transfer,
+                failed: self.failures,
+            });
+        }
+        let kept = fs::metadata(&self.part)
+            .ok()
+            .map(|m| m.len())
+            .filter(|&n| n > 0);
+        Err(FetchError::AllSourcesFailed {
+            file: self.file.name.clone(),
+            failures: self.failures,
+            destination: self.destination,
+            kept,
+        })
     }
-    let kept = fs::metadata(&part).ok().map(|m| m.len()).filter(|&n| n > 0);
-    Err(FetchError::AllSourcesFailed {
-        file: file.name.clone(),
-        failures,
-        destination,
-        kept,
-    })
+}
+
+/// The record of an unpacked folder given instead of a dataset's files: there is no archive,
+/// so no hash to check (the images themselves are checked by the preparation).
+pub fn unpacked_folder(folder: &Path) -> Fetched {
+    Fetched {
+        name: folder
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        path: folder.to_path_buf(),
+        origin: "--archive (an unpacked folder)".to_string(),
+        digests: Digests::default(),
+        verification: Verification::Unverified {
+            reason: "an unpacked folder: there is no archive whose hash could be checked"
+                .to_string(),
+        },
+        transfer: None,
+        failed: Vec::new(),
+    }
 }
 
 /// Verifies a file that is already on disk (given with `--archive`, or downloaded earlier).
@@ -351,6 +481,8 @@ pub fn verify_local(
         origin: origin.to_string(),
         digests,
         verification,
+        transfer: None,
+        failed: Vec::new(),
     })
 }
 
@@ -384,9 +516,23 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + use<> {
     move |source| FetchError::Io { path, source }
 }
 
-/// Tries one HTTP source, with retries and exponential backoff on connection failures; an
-/// attempt that made the part file longer does not use up a retry. Returns whether the
-/// download resumed from bytes kept earlier.
+/// What one HTTP source gave.
+struct Download {
+    /// Whether the part file holds bytes from more than one attempt.
+    mixed: bool,
+    /// Where the kept bytes ended when this source's first attempt resumed them.
+    resumed_from: Option<u64>,
+    /// Bytes received from this source.
+    received: u64,
+    /// Seconds spent on this source.
+    seconds: f64,
+}
+
+/// Tries one HTTP source. Connection failures are retried with exponential backoff (an attempt
+/// that made the part file longer does not use up a retry); a busy or failing server (429, 5xx)
+/// is asked again after the wait its `Retry-After` names (or the backoff), up to the same number
+/// of times, unless it asks for more than [`MAX_BACKOFF`]. A server that ignores a range request
+/// starts the file over, and the download no longer counts as resumed.
 fn download(
     client: &reqwest::blocking::Client,
     url: &str,
@@ -394,18 +540,59 @@ fn download(
     file: &SourceFile,
     options: &FetchOptions,
     progress: Progress,
-) -> Result<bool, String> {
+) -> Result<Download, String> {
     let length = || fs::metadata(part).map_or(0, |m| m.len());
     let bar = progress.bytes(file.size, format!("downloading {}", file.name));
-    let mut failed_tries = 0u32;
-    let mut resumed = false;
+    let started = std::time::Instant::now();
+    let kept_at_start = length();
+    let (mut failed_tries, mut busy_tries) = (0u32, 0u32);
+    let mut mixed = false;
+    let mut resumed_from = None;
     let result = loop {
         let before = length();
-        resumed |= before > 0;
-        match http::attempt(client, url, part, file, &bar) {
-            Ok(()) => break Ok(resumed),
+        let mut appended = false;
+        let outcome = http::attempt(client, url, part, file, &bar, &mut appended);
+        if appended {
+            mixed |= before > 0;
+            resumed_from = resumed_from.or(Some(before));
+        } else if before > 0 {
+            mixed = false; // the server sent the file from its start again
+            resumed_from = None;
+        }
+        match outcome {
+            Ok(()) => break Ok(()),
             Err(http::AttemptError::Local { path, source }) => {
                 break Err(format!("cannot write {path}: {source}"));
+            }
+            Err(http::AttemptError::Busy {
+                status,
+                retry_after,
+            }) => {
+                busy_tries += 1;
+                let asked = retry_after
+                    .unwrap_or(options.backoff * 2u32.saturating_pow(busy_tries.saturating_sub(1)));
+                if busy_tries > options.retries {
+                    break Err(format!(
+                        "HTTP {status}, still after {} tries",
+                        options.retries + 1
+                    ));
+                }
+                if asked > MAX_BACKOFF {
+                    break Err(format!(
+                        "HTTP {status}; the server asks to wait {} s, more than lifted waits ({} s)",
+                        asked.as_secs(),
+                        MAX_BACKOFF.as_secs()
+                    ));
+                }
+                bar.set_message(format!(
+                    "downloading {}: HTTP {status}, waiting {} s (try {} of {})",
+                    file.name,
+                    asked.as_secs_f64().ceil(),
+                    busy_tries + 1,
+                    options.retries + 1
+                ));
+                std::thread::sleep(asked);
+                bar.set_message(format!("downloading {}", file.name));
             }
             Err(e) if e.is_retryable() => {
                 let progressed = length() > before;
@@ -424,7 +611,20 @@ fn download(
         }
     };
     bar.finish_and_clear();
-    result
+    result.map(|()| {
+        let end = length();
+        let received = if resumed_from.is_some() {
+            end.saturating_sub(kept_at_start)
+        } else {
+            end
+        };
+        Download {
+            mixed,
+            resumed_from: resumed_from.filter(|&b| b > 0),
+            received,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    })
 }
 
 fn build_client(options: &FetchOptions) -> Result<reqwest::blocking::Client, FetchError> {

@@ -1,48 +1,36 @@
-//! JPEG through libjpeg-turbo: decoding to RGB (CMYK and YCCK converted here) and encoding.
+//! JPEG through libjpeg: decoding to RGB (CMYK and YCCK converted here) and encoding.
 //!
-//! One decompressor and one compressor per thread are kept in thread-locals, so the hot paths
-//! (pack's workers, the loader's workers) allocate no libjpeg state per image.
+//! The library is MozJPEG's build of libjpeg-turbo, from the `mozjpeg-sys` crate: it compiles
+//! with a C compiler alone, and adds libjpeg-turbo's SIMD code when NASM is installed (the
+//! pixels are the same either way). Decoding uses libjpeg's defaults (the accurate integer IDCT
+//! and fancy upsampling), as Pillow does, so pixels match Pillow's exactly; encoding uses
+//! libjpeg-turbo's defaults (baseline, standard tables, 4:2:0), as Pillow does.
 //!
-//! Damaged files are judged as Pillow judges them (its verdicts on a corpus of crafted files are
-//! in `tests/fixtures/jpeg-corpus/`, made by `tools/golden/jpeg_corpus.py`). libjpeg reports
-//! recoverable damage (extraneous bytes, a marker or bad code inside the entropy data) as a
-//! warning and still fills the output; Pillow ignores those warnings, and so does this module,
-//! returning the warning for the record. What Pillow refuses is a file that ends before its
-//! image data does ("image file is truncated"): a progressive or multi-scan file without its
-//! end marker, or a sequential file whose entropy data stops before the last block. The first
-//! is seen in the file's marker structure ([`structure`]); the second by decoding twice more
-//! with two different fillers after the end: if the pixels depend on the filler, the decoder
-//! needed data the file does not have. libjpeg's fatal errors are refused.
+//! **What is accepted** is what Pillow accepts, because the decoder is driven the way Pillow
+//! drives it: libjpeg reads from a suspending source that has nothing after the file's last
+//! byte. Recoverable damage (extraneous bytes between segments, a marker or a bad code inside the
+//! entropy data, data after the end) gives a libjpeg warning, and the image decodes; the first
+//! warning is returned for the record. A file that ends before every scanline is decoded makes
+//! libjpeg wait for more data: that is Pillow's "image file is truncated", and an error here. A
+//! file whose last bytes (the end marker, say) are missing after the last scanline is accepted,
+//! as Pillow accepts it. libjpeg's fatal errors are errors. `tests/fixtures/jpeg-corpus/` holds
+//! Pillow's verdicts on a corpus of crafted files (`tools/golden/jpeg_corpus.py`).
+//!
+//! One decoder and one encoder per thread are kept in thread-locals, so the hot paths (pack's
+//! workers, the loader's workers) allocate no libjpeg state per image.
 
 use std::cell::RefCell;
+use std::ffi::{c_int, c_long, c_ulong};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, Subsamp};
+use mozjpeg_sys as ffi;
 
 use super::decode::{DecodeError, Format, Rgb8Image, check_size};
 
 thread_local! {
-    static DECOMPRESSOR: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
-    static COMPRESSOR: RefCell<Option<Compressor>> = const { RefCell::new(None) };
+    static DECODER: RefCell<Option<Box<Decoder>>> = const { RefCell::new(None) };
+    static ENCODER: RefCell<Option<Box<Encoder>>> = const { RefCell::new(None) };
 }
-
-/// The beginnings of libjpeg-turbo's warning messages (`JWRN_*` in `jerror.h`): damage it
-/// recovers from. Any other message is a fatal error.
-const WARNINGS: &[&str] = &[
-    "Corrupt JPEG data",
-    "Premature end of JPEG file",
-    "Inconsistent progression sequence",
-    "Invalid SOS parameters for sequential JPEG",
-    "Unknown Adobe color transform code",
-    "Warning: unknown JFIF revision number",
-    "Warning: thumbnail image size does not match data length",
-    "JFIF extension marker",
-    "Application transferred too many scanlines",
-];
-
-/// Two fillers appended after a file's end to tell whether the decoder needed more data: if
-/// the pixels depend on which one follows, the file ended before its image data did. (One
-/// filler is not enough: zeros can decode to exactly what libjpeg makes up for missing data.)
-const FILLERS: [[u8; 256]; 2] = [[0x00; 256], [0x55; 256]];
 
 /// A decoded JPEG's size, and the warning libjpeg gave for recoverable damage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,13 +43,14 @@ pub struct Decoded {
     pub warning: Option<String>,
 }
 
+/// The encoder failed (its own message is the source).
+#[derive(Debug, thiserror::Error)]
+#[error("the JPEG encoder failed")]
+pub struct EncodeError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
 /// Width and height from a JPEG header, without decoding.
 pub fn dimensions(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
-    with_decompressor(|d| {
-        d.read_header(bytes)
-            .map(|h| (h.width, h.height))
-            .map_err(|e| DecodeError::Jpeg(message(&e)))
-    })
+    with_decoder(|d| d.run(|d| d.header(bytes)))
 }
 
 /// Decodes a JPEG to RGB8, with the warning of a damaged but readable file.
@@ -82,207 +71,357 @@ pub fn decode(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), DecodeError> 
 /// Decodes a JPEG to RGB8 into the first `width * height * 3` bytes of `buffer`, which grows
 /// as needed and is otherwise reused as is (hot loops keep one per thread).
 pub fn decode_into(bytes: &[u8], buffer: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
-    let decoded = decompress(bytes, buffer)?;
-    if decoded.warning.is_none() {
-        return Ok(decoded);
-    }
-    let shape = structure(bytes);
-    let truncated = if shape.end_marker {
-        false
-    } else if shape.progressive || shape.scans > 1 {
-        true
-    } else {
-        let mut outputs = FILLERS.iter().map(|filler| {
-            let mut padded = Vec::with_capacity(bytes.len() + filler.len() + 2);
-            padded.extend_from_slice(bytes);
-            padded.extend_from_slice(filler);
-            padded.extend_from_slice(&[0xff, 0xd9]);
-            let mut pixels = Vec::new();
-            decompress(&padded, &mut pixels).map(|_| pixels)
-        });
-        let (first, second) = (outputs.next(), outputs.next());
-        match (first, second) {
-            (Some(Ok(a)), Some(Ok(b))) => a != b,
-            _ => true,
-        }
-    };
-    if truncated {
-        return Err(DecodeError::Truncated {
-            format: Format::Jpeg,
-        });
-    }
-    Ok(decoded)
+    with_decoder(|d| d.run(|d| d.decode(bytes, buffer)))
 }
 
-/// One libjpeg-turbo decompression; warnings are returned, fatal errors are errors.
-fn decompress(bytes: &[u8], buffer: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
-    with_decompressor(|decompressor| {
-        let header = decompressor
-            .read_header(bytes)
-            .map_err(|e| DecodeError::Jpeg(message(&e)))?;
-        let (width, height) = (header.width, header.height);
-        check_size(width as u64, height as u64)?;
-        let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
-        let format = if cmyk {
-            PixelFormat::CMYK
-        } else {
-            PixelFormat::RGB
-        };
-        let needed = width * height * format.size();
-        if buffer.len() < needed {
-            buffer.resize(needed, 0);
-        }
-        let output = Image {
-            pixels: &mut buffer[..needed],
-            width,
-            pitch: width * format.size(),
-            height,
-            format,
-        };
-        let warning = match decompressor.decompress(bytes, output) {
-            Ok(()) => None,
-            Err(err) => {
-                let text = message(&err);
-                if !WARNINGS.iter().any(|w| text.starts_with(w)) {
-                    return Err(DecodeError::Jpeg(text));
-                }
-                Some(text)
-            }
-        };
-        if cmyk {
-            cmyk_to_rgb_in_place(&mut buffer[..needed]);
-        }
-        Ok(Decoded {
-            width,
-            height,
-            warning,
-        })
-    })
-}
-
-/// libjpeg's message, without the crate's prefix.
-fn message(error: &turbojpeg::Error) -> String {
-    match error {
-        turbojpeg::Error::TurboJpegError(text) => text.trim().to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// What a JPEG's markers say about it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Structure {
-    /// A progressive frame (SOF2, SOF6, SOF10, SOF14).
-    pub progressive: bool,
-    /// Start-of-scan markers seen.
-    pub scans: u32,
-    /// Whether an end-of-image marker follows the last scan.
-    pub end_marker: bool,
-}
-
-/// Walks a JPEG's markers (skipping entropy-coded data and stray bytes between segments) to
-/// see whether it is progressive, how many scans it has, and whether it ends with EOI.
-pub fn structure(bytes: &[u8]) -> Structure {
-    let mut found = Structure::default();
-    let mut at = 2; // after SOI
-    while at < bytes.len() {
-        // Find the next marker: 0xFF (any number of fill bytes) then a non-zero code.
-        let Some(ff) = bytes[at..].iter().position(|&b| b == 0xff) else {
-            break;
-        };
-        at += ff;
-        while at < bytes.len() && bytes[at] == 0xff {
-            at += 1;
-        }
-        let Some(&code) = bytes.get(at) else {
-            break;
-        };
-        at += 1;
-        match code {
-            0x00 | 0x01 | 0xd0..=0xd8 => continue,
-            0xd9 => {
-                found.end_marker = true;
-                break;
-            }
-            _ => {}
-        }
-        let Some(length) = bytes
-            .get(at..at + 2)
-            .map(|l| usize::from(l[0]) << 8 | usize::from(l[1]))
-        else {
-            break;
-        };
-        if matches!(code, 0xc2 | 0xc6 | 0xca | 0xce) {
-            found.progressive = true;
-        }
-        at += length;
-        if code == 0xda {
-            found.scans += 1;
-            at = end_of_entropy_data(bytes, at);
-        }
-    }
-    found
-}
-
-/// Where the entropy-coded data starting at `at` ends: at the next marker that is not a stuffed
-/// byte (`FF 00`) or a restart marker, or at the end of the file.
-fn end_of_entropy_data(bytes: &[u8], mut at: usize) -> usize {
-    while at + 1 < bytes.len() {
-        match bytes[at..].iter().position(|&b| b == 0xff) {
-            None => return bytes.len(),
-            Some(ff) => at += ff,
-        }
-        match bytes.get(at + 1) {
-            Some(0x00 | 0xd0..=0xd7 | 0xff) => at += 1,
-            Some(_) => return at,
-            None => return bytes.len(),
-        }
-    }
-    bytes.len()
-}
-
-/// The encoder failed (its own error is the source).
-#[derive(Debug, thiserror::Error)]
-#[error("the JPEG encoder failed")]
-pub struct EncodeError(#[source] Box<dyn std::error::Error + Send + Sync>);
-
-/// Encodes RGB8 pixels as a baseline JPEG with 4:2:0 chroma subsampling (PIL's default).
+/// Encodes RGB8 pixels as a baseline JPEG with 4:2:0 chroma subsampling (Pillow's default).
 pub fn encode(
     pixels: &[u8],
     width: usize,
     height: usize,
     quality: u8,
 ) -> Result<Vec<u8>, EncodeError> {
-    let fail = |e: turbojpeg::Error| EncodeError(Box::new(e));
-    COMPRESSOR.with(|cell| {
+    if pixels.len() < width * height * 3 || width == 0 || height == 0 {
+        return Err(EncodeError(
+            format!(
+                "{} bytes cannot be a {width}x{height} RGB image",
+                pixels.len()
+            )
+            .into(),
+        ));
+    }
+    ENCODER.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut compressor = Compressor::new().map_err(fail)?;
-            compressor.set_subsamp(Subsamp::Sub2x2).map_err(fail)?;
-            *slot = Some(compressor);
+        let encoder = slot.get_or_insert_with(Encoder::new);
+        // SAFETY: `encode` hands libjpeg only pointers into `pixels` (checked above to hold the
+        // whole image) and into the encoder's own boxed, unmoved state; a fatal libjpeg error
+        // unwinds out of `error_exit` (C-unwind; mozjpeg-sys compiles libjpeg with unwinding
+        // tables) and is caught here.
+        let result = catch_unwind(AssertUnwindSafe(|| unsafe {
+            encoder.encode(pixels, width, height, quality)
+        }));
+        match result {
+            Ok(bytes) => Ok(bytes),
+            Err(payload) => {
+                // The libjpeg object is in an unknown state: make a new one next time.
+                *slot = None;
+                Err(EncodeError(fatal_message(payload).into()))
+            }
         }
-        let compressor = slot.as_mut().expect("the compressor was just created");
-        compressor.set_quality(i32::from(quality)).map_err(fail)?;
-        let image = Image {
-            pixels,
-            width,
-            pitch: width * 3,
-            height,
-            format: PixelFormat::RGB,
-        };
-        compressor.compress_to_vec(image).map_err(fail)
     })
 }
 
-fn with_decompressor<T>(
-    f: impl FnOnce(&mut Decompressor) -> Result<T, DecodeError>,
-) -> Result<T, DecodeError> {
-    DECOMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(Decompressor::new().map_err(|e| DecodeError::Jpeg(e.to_string()))?);
+/// A fatal libjpeg error, carried out of `error_exit` by unwinding (without the panic hook, so
+/// nothing is printed).
+struct Fatal(String);
+
+/// The message of a caught unwind, which must be a [`Fatal`].
+fn fatal_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<Fatal>() {
+        Ok(fatal) => fatal.0,
+        Err(other) => resume_unwind(other),
+    }
+}
+
+/// The error manager: libjpeg's, plus the first warning's text.
+#[repr(C)]
+struct ErrorState {
+    /// libjpeg's part; it must be first, so that `cinfo.err` points at this whole struct.
+    public: ffi::jpeg_error_mgr,
+    first_warning: Option<String>,
+}
+
+impl ErrorState {
+    fn install(&mut self) {
+        // SAFETY: `jpeg_std_error` only fills in the struct it is given.
+        unsafe { ffi::jpeg_std_error(&mut self.public) };
+        self.public.error_exit = Some(error_exit);
+        self.public.emit_message = Some(emit_message);
+        self.public.output_message = Some(output_message);
+    }
+}
+
+/// The text of the message libjpeg has just raised.
+fn message(cinfo: &mut ffi::jpeg_common_struct) -> String {
+    let buffer = [0u8; 80];
+    // SAFETY: `cinfo.err` points at the error manager libjpeg was given; `format_message`
+    // writes at most 80 bytes (JMSG_LENGTH_MAX) into the buffer, NUL-terminated.
+    unsafe {
+        if let Some(format) = (*cinfo.err).format_message {
+            format(cinfo, &buffer);
         }
-        f(slot.as_mut().expect("the decompressor was just created"))
-    })
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).trim().to_string()
+}
+
+/// libjpeg's `error_exit`: leaves libjpeg by unwinding with the message.
+extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
+    let text = message(cinfo);
+    resume_unwind(Box::new(Fatal(text)));
+}
+
+/// libjpeg's `emit_message`: counts warnings (level < 0) and keeps the first one's text; trace
+/// messages (level ≥ 0) are ignored, as Pillow ignores them.
+extern "C-unwind" fn emit_message(cinfo: &mut ffi::jpeg_common_struct, level: c_int) {
+    if level >= 0 {
+        return;
+    }
+    let text = message(cinfo);
+    // SAFETY: `cinfo.err` points at the `public` field of an `ErrorState`, its first field
+    // (`repr(C)`), installed by `ErrorState::install`; nothing else borrows it during the call.
+    let state = unsafe { &mut *cinfo.err.cast::<ErrorState>() };
+    state.public.num_warnings += 1;
+    state.first_warning.get_or_insert(text);
+}
+
+/// libjpeg's `output_message`: prints nothing.
+extern "C-unwind" fn output_message(_cinfo: &mut ffi::jpeg_common_struct) {}
+
+/// A suspending source over one in-memory file: when libjpeg wants bytes past its end, it is
+/// told to wait for more, which never come (Pillow's source, fed the whole file).
+#[repr(C)]
+struct Source {
+    /// libjpeg's part; first, so that `cinfo.src` points at this whole struct.
+    public: ffi::jpeg_source_mgr,
+}
+
+extern "C-unwind" fn init_source(_cinfo: &mut ffi::jpeg_decompress_struct) {}
+
+extern "C-unwind" fn term_source(_cinfo: &mut ffi::jpeg_decompress_struct) {}
+
+extern "C-unwind" fn fill_input_buffer(_cinfo: &mut ffi::jpeg_decompress_struct) -> ffi::boolean {
+    0 // suspend: there is no more data
+}
+
+extern "C-unwind" fn skip_input_data(cinfo: &mut ffi::jpeg_decompress_struct, count: c_long) {
+    // SAFETY: `cinfo.src` points at the decoder's `Source`, whose buffer fields describe the
+    // unread rest of the caller's byte slice.
+    let source = unsafe { &mut *cinfo.src };
+    let count = usize::try_from(count).unwrap_or(0);
+    let step = count.min(source.bytes_in_buffer);
+    // SAFETY: `step` is at most the bytes left, so the pointer stays within the slice (or one
+    // past its end).
+    source.next_input_byte = unsafe { source.next_input_byte.add(step) };
+    source.bytes_in_buffer -= step;
+}
+
+/// A libjpeg decompressor with its error manager and source, boxed so that the pointers
+/// between them stay valid.
+struct Decoder {
+    cinfo: ffi::jpeg_decompress_struct,
+    err: ErrorState,
+    src: Source,
+}
+
+impl Decoder {
+    fn new() -> Box<Decoder> {
+        // SAFETY: all three structs are C plain data for which all-zero bytes is a valid
+        // value (null pointers, `None` callbacks, zero numbers).
+        let mut decoder: Box<Decoder> = Box::new(unsafe { std::mem::zeroed() });
+        decoder.err.install();
+        let d = &mut *decoder;
+        d.cinfo.common.err = &mut d.err.public;
+        // SAFETY: `cinfo` is zeroed with its error manager set, as `jpeg_create_decompress`
+        // requires; the box keeps every address stable from here on.
+        unsafe { ffi::jpeg_create_decompress(&mut d.cinfo) };
+        d.src.public.init_source = Some(init_source);
+        d.src.public.fill_input_buffer = Some(fill_input_buffer);
+        d.src.public.skip_input_data = Some(skip_input_data);
+        d.src.public.resync_to_restart = Some(ffi::jpeg_resync_to_restart);
+        d.src.public.term_source = Some(term_source);
+        d.cinfo.src = &mut d.src.public;
+        decoder
+    }
+
+    /// Runs `step` with libjpeg's fatal errors caught; afterwards the decompressor is reset
+    /// for the next file.
+    fn run<T>(
+        &mut self,
+        step: impl FnOnce(&mut Decoder) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        self.err.first_warning = None;
+        self.err.public.num_warnings = 0;
+        let result = catch_unwind(AssertUnwindSafe(|| step(self)));
+        // SAFETY: aborting returns the object to its idle state whatever state it was left in,
+        // including after an error (libjpeg's documented recovery).
+        unsafe { ffi::jpeg_abort_decompress(&mut self.cinfo) };
+        self.src.public.next_input_byte = std::ptr::null();
+        self.src.public.bytes_in_buffer = 0;
+        match result {
+            Ok(result) => result,
+            Err(payload) => Err(DecodeError::Jpeg(fatal_message(payload))),
+        }
+    }
+
+    /// Points the source at `bytes` and reads the header; the size is checked.
+    fn header(&mut self, bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
+        self.src.public.next_input_byte = bytes.as_ptr();
+        self.src.public.bytes_in_buffer = bytes.len();
+        // SAFETY: the source points into `bytes`, which outlives this call and the decode that
+        // follows it in `decode` (the source is cleared in `run` before `bytes` can go).
+        let status = unsafe { ffi::jpeg_read_header(&mut self.cinfo, 1) };
+        // 1 is JPEG_HEADER_OK; 0 (JPEG_SUSPENDED) means the header runs past the file's end.
+        if status != 1 {
+            return Err(DecodeError::Truncated {
+                format: Format::Jpeg,
+            });
+        }
+        let (width, height) = (self.cinfo.image_width, self.cinfo.image_height);
+        check_size(u64::from(width), u64::from(height))?;
+        Ok((width as usize, height as usize))
+    }
+
+    fn decode(&mut self, bytes: &[u8], buffer: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
+        let (width, height) = self.header(bytes)?;
+        let cmyk = matches!(
+            self.cinfo.jpeg_color_space,
+            ffi::J_COLOR_SPACE::JCS_CMYK | ffi::J_COLOR_SPACE::JCS_YCCK
+        );
+        self.cinfo.out_color_space = if cmyk {
+            ffi::J_COLOR_SPACE::JCS_CMYK
+        } else {
+            ffi::J_COLOR_SPACE::JCS_RGB
+        };
+        let channels = if cmyk { 4 } else { 3 };
+        // SAFETY: the header was read; start_decompress only reads from the source.
+        if unsafe { ffi::jpeg_start_decompress(&mut self.cinfo) } == 0 {
+            return Err(DecodeError::Truncated {
+                format: Format::Jpeg,
+            });
+        }
+        let stride = width * channels;
+        let needed = stride * height;
+        if buffer.len() < needed {
+            buffer.resize(needed, 0);
+        }
+        let mut rows: Vec<*mut u8> = buffer[..needed]
+            .chunks_exact_mut(stride)
+            .map(<[u8]>::as_mut_ptr)
+            .collect();
+        while (self.cinfo.output_scanline as usize) < height {
+            let done = self.cinfo.output_scanline as usize;
+            // SAFETY: each row pointer addresses `stride` writable bytes of `buffer`, which is
+            // the width times the output components libjpeg writes per row; libjpeg writes at
+            // most `height - done` rows starting at `rows[done]`.
+            let read = unsafe {
+                ffi::jpeg_read_scanlines(
+                    &mut self.cinfo,
+                    rows[done..].as_mut_ptr(),
+                    (height - done) as ffi::JDIMENSION,
+                )
+            };
+            if read == 0 {
+                // libjpeg is waiting for bytes the file does not have: Pillow's "truncated".
+                return Err(DecodeError::Truncated {
+                    format: Format::Jpeg,
+                });
+            }
+        }
+        // Every row is decoded; whether the file also ends properly does not matter (Pillow
+        // accepts a file that lacks only what follows the last row).
+        // SAFETY: all scanlines were read, as `jpeg_finish_decompress` requires.
+        unsafe { ffi::jpeg_finish_decompress(&mut self.cinfo) };
+        if cmyk {
+            cmyk_to_rgb_in_place(&mut buffer[..needed]);
+        }
+        Ok(Decoded {
+            width,
+            height,
+            warning: self.err.first_warning.take(),
+        })
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        // SAFETY: the object was created by `jpeg_create_decompress` and is not used again.
+        unsafe { ffi::jpeg_destroy_decompress(&mut self.cinfo) };
+    }
+}
+
+fn with_decoder<T>(
+    f: impl FnOnce(&mut Decoder) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    DECODER.with(|cell| f(cell.borrow_mut().get_or_insert_with(Decoder::new)))
+}
+
+/// A libjpeg compressor with its error manager, boxed so that the pointer between them stays
+/// valid.
+struct Encoder {
+    cinfo: ffi::jpeg_compress_struct,
+    err: ErrorState,
+}
+
+impl Encoder {
+    fn new() -> Box<Encoder> {
+        // SAFETY: both structs are C plain data for which all-zero bytes is a valid value.
+        let mut encoder: Box<Encoder> = Box::new(unsafe { std::mem::zeroed() });
+        encoder.err.install();
+        let e = &mut *encoder;
+        e.cinfo.common.err = &mut e.err.public;
+        // SAFETY: `cinfo` is zeroed with its error manager set; the box keeps it in place.
+        unsafe { ffi::jpeg_create_compress(&mut e.cinfo) };
+        encoder
+    }
+
+    /// Compresses `width`×`height` RGB8 `pixels` (at least that many bytes).
+    ///
+    /// # Safety
+    /// Must run inside `catch_unwind`: a libjpeg error unwinds out of it.
+    unsafe fn encode(
+        &mut self,
+        pixels: &[u8],
+        width: usize,
+        height: usize,
+        quality: u8,
+    ) -> Vec<u8> {
+        let c = &mut self.cinfo;
+        let mut out: *mut u8 = std::ptr::null_mut();
+        let mut size: c_ulong = 0;
+        // SAFETY (for the block): `out` and `size` outlive the compression; libjpeg allocates
+        // the output with malloc and reports it through them at `jpeg_finish_compress`.
+        unsafe {
+            ffi::jpeg_mem_dest(c, &mut out, &mut size);
+            c.image_width = width as ffi::JDIMENSION;
+            c.image_height = height as ffi::JDIMENSION;
+            c.input_components = 3;
+            c.in_color_space = ffi::J_COLOR_SPACE::JCS_RGB;
+            // libjpeg-turbo's defaults (baseline, Annex K tables, no MozJPEG extras), as Pillow.
+            ffi::jpeg_c_set_int_param(
+                c,
+                ffi::J_INT_PARAM::JINT_COMPRESS_PROFILE,
+                ffi::JINT_COMPRESS_PROFILE_VALUE::JCP_FASTEST as c_int,
+            );
+            ffi::jpeg_set_defaults(c);
+            ffi::jpeg_set_quality(c, c_int::from(quality), 1);
+            ffi::jpeg_start_compress(c, 1);
+            let stride = width * 3;
+            let rows: Vec<*const u8> = pixels[..stride * height]
+                .chunks_exact(stride)
+                .map(<[u8]>::as_ptr)
+                .collect();
+            while (c.next_scanline as usize) < height {
+                let done = c.next_scanline as usize;
+                ffi::jpeg_write_scanlines(
+                    c,
+                    rows[done..].as_ptr(),
+                    (height - done) as ffi::JDIMENSION,
+                );
+            }
+            ffi::jpeg_finish_compress(c);
+            let bytes = std::slice::from_raw_parts(out, size as usize).to_vec();
+            libc::free(out.cast());
+            bytes
+        }
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        // SAFETY: the object was created by `jpeg_create_compress` and is not used again.
+        unsafe { ffi::jpeg_destroy_compress(&mut self.cinfo) };
+    }
 }
 
 /// Converts libjpeg's CMYK output to RGB as PIL does, in place (the RGB pixels end up in the

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::PrepareError;
+use super::{PrepareError, convert};
 use crate::archive::{self, Budget, ExtractReport};
 use crate::dataset::{DatasetDir, ROOT_STAMP};
 use crate::fetch::Fetched;
 use crate::fsutil;
-use crate::manifest::{ExtractLimits, FileKind};
+use crate::manifest::{Conversion, ExtractLimits, FileKind};
 use crate::progress::Progress;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,6 +25,12 @@ struct Stamp {
     format: String,
     /// (file name, SHA-256) of every source file, in manifest order.
     files: Vec<(String, String)>,
+    /// (path, digest of every file's name, size and time) of every unpacked folder given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    folders: Vec<(String, String)>,
+    /// The conversion applied after extraction, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    convert: Option<Conversion>,
 }
 
 /// Whether `root/` was reused, and what extraction did if it ran.
@@ -46,6 +52,8 @@ pub(crate) struct Extracted {
     pub stamp_sha256: String,
     /// What happened.
     pub outcome: ExtractOutcome,
+    /// Remarks from the conversion, if one ran.
+    pub notes: Vec<String>,
 }
 
 /// Makes sure a folder holds exactly the extracted `files` (each with its kind): the dataset's
@@ -55,6 +63,8 @@ pub(crate) fn extract_root(
     dir: &DatasetDir,
     staged: &Path,
     files: &[(Fetched, FileKind)],
+    folders: &[PathBuf],
+    convert: Option<Conversion>,
     limits: ExtractLimits,
     progress: Progress,
 ) -> Result<Extracted, PrepareError> {
@@ -68,6 +78,11 @@ pub(crate) fn extract_root(
             .iter()
             .map(|(f, _)| (f.name.clone(), f.digests.sha256.clone()))
             .collect(),
+        folders: folders
+            .iter()
+            .map(|f| (f.display().to_string(), archive::folder_digest(f)))
+            .collect(),
+        convert,
     };
     let stamp = serde_json::to_vec_pretty(&wanted).expect("a stamp has only text keys");
     let stamp_sha256 = hex::encode(Sha256::digest(&stamp));
@@ -82,6 +97,7 @@ pub(crate) fn extract_root(
                     reused: true,
                     report: ExtractReport::default(),
                 },
+                notes: Vec::new(),
             });
         }
     }
@@ -101,14 +117,16 @@ pub(crate) fn extract_root(
             &mut budget,
             progress,
         )?;
-        report.files += one.files;
-        report.dirs += one.dirs;
-        report.links += one.links;
-        report.bytes += one.bytes;
-        for (reason, count) in one.skipped {
-            *report.skipped.entry(reason).or_insert(0) += count;
-        }
+        report.add(one);
     }
+    for folder in folders {
+        let one = archive::copy_folder(folder, temp.path(), &mut budget, progress)?;
+        report.add(one);
+    }
+    let notes = match convert {
+        Some(conversion) => convert::apply(conversion, temp.path())?,
+        None => Vec::new(),
+    };
     // The stamp marks the folder complete: the files it vouches for must be on disk first.
     fsutil::sync_tree(temp.path()).map_err(io(temp.path()))?;
     fsutil::write_atomic(&temp.path().join(ROOT_STAMP), &stamp).map_err(io(temp.path()))?;
@@ -122,5 +140,6 @@ pub(crate) fn extract_root(
             reused: false,
             report,
         },
+        notes,
     })
 }

@@ -10,6 +10,7 @@
 //! lock file in its folder keeps a second run out.
 
 mod checks;
+mod convert;
 mod extract;
 mod inputs;
 mod summary;
@@ -89,6 +90,39 @@ pub enum PrepareError {
         dataset: String,
         /// The manifest's file names.
         expected: String,
+    },
+    /// An alternative layout could not be converted to the main one.
+    #[error("cannot convert the files in {path} to the dataset's main layout: {problem}")]
+    Conversion {
+        /// The extracted files.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Neither layout of the dataset could be downloaded.
+    #[error(
+        "{main}\nThe dataset's {alternative_name} layout could not be had either:\n{alternative}"
+    )]
+    NoLayout {
+        /// Why the main layout failed.
+        main: Box<FetchError>,
+        /// The alternative's name.
+        alternative_name: String,
+        /// Why it failed.
+        alternative: Box<FetchError>,
+    },
+    /// The archives given belong to different layouts of the dataset.
+    #[error(
+        "{path} belongs to the dataset's {second} layout, but an earlier archive to its {first} \
+         layout; give the files of one layout"
+    )]
+    MixedLayouts {
+        /// The archive.
+        path: PathBuf,
+        /// The first layout.
+        first: String,
+        /// This one's.
+        second: String,
     },
     /// A file given as an archive does not exist or cannot be read.
     #[error("the archive {path} cannot be opened (check the path)")]
@@ -263,11 +297,24 @@ fn prepare_manifest(
 ) -> Result<PrepareSummary, PrepareError> {
     let dir = DatasetDir::new(&options.data_dir, &manifest.name);
     let _lock = lock(&dir)?;
-    let files = fetch_all(manifest, &dir, options)?;
+    let gathered = gather(manifest, &dir, options)?;
     let staged = dir.staged();
-    let extracted =
-        extract::extract_root(&dir, &staged, &files, manifest.limits, options.progress)?;
-    let files: Vec<Fetched> = files.into_iter().map(|(f, _)| f).collect();
+    let extracted = extract::extract_root(
+        &dir,
+        &staged,
+        &gathered.files,
+        &gathered.folders,
+        gathered.convert,
+        manifest.limits,
+        options.progress,
+    )?;
+    let mut files: Vec<Fetched> = gathered.files.into_iter().map(|(f, _)| f).collect();
+    files.extend(
+        gathered
+            .folders
+            .iter()
+            .map(|folder| fetch::unpacked_folder(folder)),
+    );
 
     let mut catalog = catalog::read(
         manifest.catalog.format,
@@ -294,6 +341,13 @@ fn prepare_manifest(
         root_stamp: Some(extracted.stamp_sha256.clone()),
     };
     let mut notes = manifest.notes.clone();
+    if gathered.layout != "main" {
+        notes.push(format!(
+            "prepared from the {} layout, converted to the main one when extracted",
+            gathered.layout
+        ));
+    }
+    notes.extend(extracted.notes.iter().cloned());
     notes.append(&mut catalog.notes);
     let details = Details {
         title: manifest.title.clone(),
@@ -307,23 +361,68 @@ fn prepare_manifest(
     finish(&dir, catalog, split, info, details)
 }
 
-/// Fetches and verifies every file of the manifest (or takes the `--archive` file for it).
-fn fetch_all(
+/// The inputs of one preparation, ready to extract.
+struct Gathered {
+    /// Verified files with their kinds.
+    files: Vec<(Fetched, manifest::FileKind)>,
+    /// Unpacked folders given instead of files.
+    folders: Vec<PathBuf>,
+    /// The conversion the layout needs after extraction.
+    convert: Option<manifest::Conversion>,
+    /// The layout's name (`main` or the alternative's).
+    layout: String,
+}
+
+/// Gets every file of the layout the user's archives belong to (the main one when none were
+/// given; the alternative when the main one cannot be downloaded).
+fn gather(
     manifest: &Manifest,
     dir: &DatasetDir,
     options: &PrepareOptions,
-) -> Result<Vec<(Fetched, manifest::FileKind)>, PrepareError> {
-    let assigned = inputs::assign_archives(manifest, &options.archives)?;
+) -> Result<Gathered, PrepareError> {
+    let given = inputs::assign(manifest, &options.archives)?;
+    if given.any() {
+        return fetch_layout(&given, dir, options);
+    }
+    match fetch_layout(&given, dir, options) {
+        Err(PrepareError::Fetch(main)) if manifest.alternative.is_some() => {
+            let layouts = manifest.layouts();
+            let other = inputs::Given {
+                layout: layouts[1],
+                files: vec![None; layouts[1].files.len()],
+                folders: Vec::new(),
+            };
+            fetch_layout(&other, dir, options).map_err(|e| match e {
+                PrepareError::Fetch(alternative) => PrepareError::NoLayout {
+                    main: Box::new(main),
+                    alternative_name: layouts[1].name.to_string(),
+                    alternative: Box::new(alternative),
+                },
+                other => other,
+            })
+        }
+        other => other,
+    }
+}
+
+/// Verifies the files given and fetches the others of one layout (an unpacked folder stands
+/// for every file not given).
+fn fetch_layout(
+    given: &inputs::Given<'_>,
+    dir: &DatasetDir,
+    options: &PrepareOptions,
+) -> Result<Gathered, PrepareError> {
     let mut files = Vec::new();
-    for (file, local) in manifest.files.iter().zip(assigned) {
+    for (file, local) in given.layout.files.iter().zip(&given.files) {
         let fetched = match local {
             Some(path) => fetch::verify_local(
                 file,
-                &path,
+                path,
                 "--archive",
                 options.allow_unverified,
                 options.progress,
             )?,
+            None if !given.folders.is_empty() => continue,
             None => fetch::fetch_file(
                 file,
                 &dir.downloads(),
@@ -335,7 +434,12 @@ fn fetch_all(
         };
         files.push((fetched, file.kind));
     }
-    Ok(files)
+    Ok(Gathered {
+        files,
+        folders: given.folders.clone(),
+        convert: given.layout.convert,
+        layout: given.layout.name.to_string(),
+    })
 }
 
 /// Compares the catalogue's and the split's counts with the manifest's.

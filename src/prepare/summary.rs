@@ -82,11 +82,29 @@ impl fmt::Display for PrepareSummary {
         writeln!(f, "prepared {} ({})", self.info.dataset, self.title)?;
         for file in &self.files {
             let short = &file.digests.sha256[..12.min(file.digests.sha256.len())];
+            let speed = file.transfer.as_ref().map_or(String::new(), |t| {
+                let resumed = t
+                    .resumed_from
+                    .map_or(String::new(), |b| format!(", resumed at byte {b}"));
+                format!(
+                    " ({:.1} MB in {:.1} s, {:.1} MB/s{resumed})",
+                    t.bytes as f64 / 1e6,
+                    t.seconds,
+                    t.bytes_per_s / 1e6
+                )
+            });
             writeln!(
                 f,
-                "  file       {}  {}  sha256 {short}…  from {}",
+                "  file       {}  {}  sha256 {short}…  from {}{speed}",
                 file.name, file.verification, file.origin
             )?;
+            for failure in &file.failed {
+                writeln!(
+                    f,
+                    "             (tried first: {}: {})",
+                    failure.url, failure.reason
+                )?;
+            }
         }
         if let Some(extraction) = &self.extraction {
             if extraction.reused {

@@ -72,7 +72,33 @@ const SOP_SUPER: [&str; 12] = [
     "toaster",
 ];
 
-/// `Stanford_Online_Products.zip`'s members: 24 products (classes 1-12 train, 13-24 test).
+/// The GIF files named `.JPG` in SOP, by path (rksltnl/Deep-Metric-Learning-CVPR16 issue 10).
+pub const SOP_GIFS: [&str; 6] = [
+    "lamp_final/271802113987_2.JPG",
+    "lamp_final/221777566426_7.JPG",
+    "fan_final/280961317122_7.JPG",
+    "fan_final/131546166499_5.JPG",
+    "coffee_maker_final/291488772961_1.JPG",
+    "bicycle_final/231588927256_1.JPG",
+];
+
+/// A small GIF (palette, no transparency) whose colours depend on `seed`.
+pub fn gif(seed: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(20 + seed % 5, 14, |x, y| {
+        let v = ((x * 11 + y * 7 + seed * 13) % 4) as u8;
+        image::Rgba([v * 60, 255 - v * 50, (seed * 40) as u8, 255])
+    });
+    let mut out = Vec::new();
+    let mut encoder = image::codecs::gif::GifEncoder::new(&mut out);
+    encoder
+        .encode_frame(image::Frame::new(img))
+        .expect("a GIF encodes");
+    drop(encoder);
+    out
+}
+
+/// `Stanford_Online_Products.zip`'s members: 24 products (classes 1-12 train, 13-24 test) plus
+/// 6 products whose second image is one of the GIFs named `.JPG` (classes 25-30, test).
 pub fn sop() -> Fixture {
     let root = "Stanford_Online_Products";
     let header = "image_id class_id super_class_id path\n";
@@ -104,6 +130,27 @@ pub fn sop() -> Fixture {
             }
         }
     }
+    // The six GIFs named `.JPG` that the real zip is reported to hold (rksltnl/
+    // Deep-Metric-Learning-CVPR16 issue 10), each the second image of a product of its own
+    // (classes 25-30, in the test part), next to a JPEG of the same product.
+    for (offset, path) in SOP_GIFS.iter().enumerate() {
+        let class = 25 + offset as u32;
+        let (folder, name) = path.split_once('/').unwrap();
+        let listing = name.split('_').next().unwrap();
+        let super_id = SOP_SUPER
+            .iter()
+            .position(|s| format!("{s}_final") == folder)
+            .unwrap()
+            + 1;
+        let sibling = format!("{folder}/{listing}_0.JPG");
+        for (member, bytes) in [(sibling, jpeg(900 + class)), (path.to_string(), gif(class))] {
+            image_id += 1;
+            test_id += 1;
+            members.push(file(&format!("{root}/{member}"), bytes));
+            info.push_str(&format!("{image_id} {class} {super_id} {member}\n"));
+            test.push_str(&format!("{test_id} {class} {super_id} {member}\n"));
+        }
+    }
     members.push(file(&format!("{root}/Ebay_info.txt"), info));
     members.push(file(&format!("{root}/Ebay_train.txt"), train));
     members.push(file(&format!("{root}/Ebay_test.txt"), test));
@@ -124,12 +171,12 @@ pub fn sop() -> Fixture {
     Fixture {
         members,
         counts: Counts {
-            images: 72,
-            classes: 24,
+            images: 84,
+            classes: 30,
             train_images: 36,
             train_classes: 12,
-            test_images: 36,
-            test_classes: 12,
+            test_images: 48,
+            test_classes: 18,
         },
     }
 }
@@ -313,4 +360,82 @@ pub fn materialize(fixture: &Fixture, dir: &std::path::Path) {
             _ => panic!("fixtures have no links"),
         }
     }
+}
+
+/// The devkit layout of the CARS fixture (`tools/fixtures/make_cars_devkit.py`): the same 16
+/// images as [`cars`], as `cars_train/` and `cars_test/` with the devkit's annotation files.
+/// Returns (file name, bytes) of `cars_train.tgz`, `cars_test.tgz`, `car_devkit.tgz`,
+/// `cars_test_annos_withlabels.mat` and `cars_annos.mat`.
+pub fn cars_devkit_files() -> Vec<(&'static str, Vec<u8>)> {
+    let dir = fixtures().join("cars196/devkit");
+    let names: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("names.json")).unwrap()).unwrap();
+    let originals = cars();
+    let image = |car_ims: &str| match &originals
+        .members
+        .iter()
+        .find(|(n, _)| n == car_ims)
+        .unwrap()
+        .1
+    {
+        Member::File(bytes) => bytes.clone(),
+        _ => unreachable!("fixture images are files"),
+    };
+    let part = |folder: &str| -> Vec<u8> {
+        let mut members: Members = vec![(format!("{folder}/"), Member::Dir)];
+        for (devkit, car_ims) in &names {
+            if devkit.starts_with(&format!("{folder}/")) {
+                members.push(file(devkit, image(car_ims)));
+            }
+        }
+        archives::tar_gz(&members)
+    };
+    let mat = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let devkit: Members = vec![
+        ("devkit/".to_string(), Member::Dir),
+        file("devkit/cars_meta.mat", mat("cars_meta.mat")),
+        file("devkit/cars_train_annos.mat", mat("cars_train_annos.mat")),
+        file("devkit/README.txt", "fixture devkit\n"),
+    ];
+    vec![
+        ("cars_train.tgz", part("cars_train")),
+        ("cars_test.tgz", part("cars_test")),
+        ("car_devkit.tgz", archives::tar_gz(&devkit)),
+        (
+            "cars_test_annos_withlabels.mat",
+            mat("cars_test_annos_withlabels.mat"),
+        ),
+        ("cars_annos.mat", cars_mat()),
+    ]
+}
+
+/// The built-in CARS manifest with both layouts' files described by fixture bytes and URLs.
+pub fn cars_manifest(
+    main: &[(&str, &[u8], Vec<String>)],
+    devkit: &[(&str, &[u8], Vec<String>)],
+) -> Manifest {
+    let mut manifest = manifest_for("cars196", main, cars().counts);
+    let alternative = manifest
+        .alternative
+        .as_mut()
+        .expect("CARS has a devkit layout");
+    for (name, bytes, urls) in devkit {
+        let entry = alternative
+            .files
+            .iter_mut()
+            .find(|f| f.name == *name)
+            .unwrap();
+        let digests = lifted::fetch::digest_bytes(bytes, false);
+        entry.size = Some(digests.size);
+        entry.sha256 = Some(digests.sha256);
+        entry.md5 = None;
+        entry.sources = urls
+            .iter()
+            .map(|url| Source {
+                url: url.clone(),
+                note: None,
+            })
+            .collect();
+    }
+    manifest
 }
