@@ -605,12 +605,20 @@ mod tests {
         let mut checked = 0;
         for (doc, text) in docs {
             let mut in_block = false;
+            let mut continued = String::new();
             for line in text.lines() {
                 if line.starts_with("```") {
                     in_block = line.starts_with("```bash") || line.starts_with("```sh");
                     continue;
                 }
-                let command = line.split(" #").next().unwrap_or("").trim();
+                // A command continued over lines with `\` is read whole.
+                let line = line.split(" #").next().unwrap_or("").trim();
+                if let Some(head) = line.strip_suffix('\\') {
+                    continued.push_str(head);
+                    continue;
+                }
+                let line = std::mem::take(&mut continued) + line;
+                let command = line.as_str();
                 let command = command
                     .strip_prefix("cargo run --release -- ")
                     .map(|rest| format!("lifted {rest}"))

@@ -4,18 +4,19 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use lifted::Progress;
 use lifted::dataset::{self, DatasetRef};
 use lifted::eval::{self, EvalOptions, Metric};
 use lifted::fetch::FetchOptions;
 use lifted::loader::stream::{self, StreamOptions};
 use lifted::loader::{Augment, Layout, LoaderConfig, Normalize, SamplerConfig, SmallClasses};
 use lifted::loss::LossKind;
-use lifted::pack::{self, CropMode, PackOptions, Part, Preprocess, ResizeMode};
+use lifted::pack::{self, CropMode, PackOptions, Preprocess, ResizeMode};
 use lifted::plot::{self, grid::GridOptions, tsne::TsneOptions};
 use lifted::prepare::{self, PrepareOptions};
-use lifted::progress::Progress;
 use lifted::shard::{self, Encoding, ShardSet};
 use lifted::split::{self, SplitRequest};
+use lifted::split::{Part, Selection};
 use lifted::train::model::{Architecture, BnMode};
 use lifted::train::optim::{OptimizerKind, Schedule};
 use lifted::train::{self, TrainConfig, TrainRequest};
@@ -76,10 +77,10 @@ pub fn pack(a: args::PackArgs) -> anyhow::Result<()> {
     let options = PackOptions {
         data_dir: dataset::data_dir(a.common.data_dir.as_deref()),
         part: match a.split {
-            PartArg::Train => Part::Train,
-            PartArg::Val => Part::Val,
-            PartArg::Test => Part::Test,
-            PartArg::All => Part::All,
+            PartArg::Train => Selection::Only(Part::Train),
+            PartArg::Val => Selection::Only(Part::Val),
+            PartArg::Test => Selection::Only(Part::Test),
+            PartArg::All => Selection::All,
         },
         split_dir: a.split_dir,
         preprocess: Preprocess {

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use lifted::archive::ArchiveError;
 use lifted::dataset::DatasetError;
 use lifted::fetch::FetchError;
 use lifted::manifest::ManifestError;
@@ -14,13 +15,13 @@ use lifted::train::TrainError;
 
 /// The command-line advice for `error`, if there is any.
 pub fn hint(error: &anyhow::Error) -> Option<Cow<'static, str>> {
-    if let Some(name) = unknown_name(error) {
-        if Path::new(name).is_dir() || Path::new(name).is_file() {
-            return Some(Cow::Owned(format!(
-                "A bare word is read as a dataset's name. To use the `{name}` here, write it as \
-                 a path: ./{name}"
-            )));
-        }
+    if let Some(name) = unknown_name(error)
+        && Path::new(name).exists()
+    {
+        return Some(Cow::Owned(format!(
+            "A bare word is read as a dataset's name. To use the `{name}` here, write it as a \
+             path: ./{name}"
+        )));
     }
     static_hint(error).map(Cow::Borrowed)
 }
@@ -73,6 +74,8 @@ fn static_hint(error: &anyhow::Error) -> Option<&'static str> {
         return match e {
             ExportError::Dataset(e) => dataset(e),
             ExportError::Split(e) => split(e),
+            ExportError::RatioWithoutSeed => Some("Pass --seed N along with --ratio R."),
+            ExportError::FoldWithoutCount => Some("Pass --folds K along with --fold F."),
             _ => None,
         };
     }
@@ -95,6 +98,9 @@ fn prepare(error: &PrepareError) -> Option<&'static str> {
             Some("Pass --allow-unverified to accept a copy that differs (recorded as a warning).")
         }
         PrepareError::Fetch(e) => fetch(e),
+        PrepareError::Archive(ArchiveError::MiscountedZip { .. }) => {
+            Some("Pass the unpacked folder with --archive FOLDER.")
+        }
         PrepareError::Split(e) => split(e),
         PrepareError::ManifestName { .. } | PrepareError::ManifestForPath { .. } => {
             Some("--manifest FILE must describe the dataset named on the command line.")
@@ -149,7 +155,11 @@ fn split(error: &SplitError) -> Option<&'static str> {
     match error {
         SplitError::NoCanonical { .. } => Some("Add --seed N (and --ratio R, default 0.5)."),
         SplitError::BadRatio(_) => Some("Pass --ratio R with 0 < R < 1."),
-        SplitError::BadFolds(_) => Some("Pass --folds K (at least 2) and --fold F (0 to K-1)."),
+        SplitError::TooFewFolds(_)
+        | SplitError::NoSuchFold { .. }
+        | SplitError::FoldsOverClasses { .. } => {
+            Some("Pass --folds K (at least 2) and --fold F (0 to K-1).")
+        }
         _ => None,
     }
 }

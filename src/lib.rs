@@ -46,7 +46,7 @@
 //!     skip_bad_images: false,
 //!     name: None,
 //!     fetch: Default::default(),
-//!     progress: lifted::progress::Progress::hidden(),
+//!     progress: lifted::Progress::hidden(),
 //! };
 //! let summary = prepare(&DatasetRef::parse("sample"), &options)?;
 //! println!("{summary}");
@@ -58,21 +58,33 @@
 
 pub mod archive;
 pub mod catalog;
+#[cfg(any(feature = "download", feature = "shards"))]
+mod chain;
 pub mod dataset;
+#[cfg(feature = "eval")]
 pub mod eval;
 pub mod fetch;
-pub mod fsutil;
+mod fsutil;
 pub mod imageio;
 pub mod limits;
+#[cfg(feature = "shards")]
 pub mod loader;
+#[cfg(feature = "train")]
 pub mod loss;
 pub mod manifest;
+#[cfg(feature = "shards")]
 pub mod pack;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod prepare;
-pub mod progress;
+mod progress;
+#[cfg(feature = "shards")]
 mod rng;
-pub mod sample;
+mod sample;
+#[cfg(feature = "shards")]
 pub mod shard;
 pub mod split;
+#[cfg(feature = "train")]
 pub mod train;
+
+pub use progress::Progress;

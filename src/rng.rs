@@ -5,6 +5,9 @@
 //!
 //! A stream is ChaCha8 (portable, value-stable) keyed by SHA-256 of the seed and the path.
 
+// Which purposes a build uses depends on its features (the loader's, the trainer's, plot's).
+#![cfg_attr(not(all(feature = "train", feature = "plot")), allow(dead_code))]
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};

@@ -3,9 +3,9 @@
 use std::io::{Cursor, Write};
 use std::path::Path;
 
+use lifted::Progress;
 use lifted::archive::{ArchiveError, Budget, ExtractReport, extract};
 use lifted::manifest::{ExtractLimits, FileKind};
-use lifted::progress::Progress;
 
 use crate::support::archives::{Member, Members, file, tar_gz, zip};
 use crate::support::{tree, write};

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
+use lifted::Progress;
 use lifted::catalog::{self, Catalog, CatalogError, OfficialPart, check_images};
 use lifted::manifest::CatalogFormat;
-use lifted::progress::Progress;
 
 use crate::support::datasets::{self, Fixture, materialize};
 use crate::support::images::fixture;
@@ -336,7 +336,7 @@ fn csv_catalogue_with_numeric_labels_keeps_them_as_ids() {
 /// Writes the CARS fixture with an altered (uncompressed) MAT-file and reads it.
 fn cars_with_mat(edit: impl Fn(&mut Vec<u8>)) -> Result<Catalog, CatalogError> {
     let dir = on_disk(&datasets::cars());
-    let mut mat = crate::mat::uncompressed_fixture();
+    let mut mat = datasets::uncompressed_mat_fixture();
     edit(&mut mat);
     write(dir.path(), "cars_annos.mat", &mat);
     read(CatalogFormat::Cars196, dir.path())

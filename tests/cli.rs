@@ -547,11 +547,12 @@ fn a_folder_name_outside_the_data_dir_is_refused() {
 }
 
 #[test]
-fn a_second_run_on_the_same_dataset_waits_its_turn() {
+fn a_second_run_on_the_same_dataset_is_refused_while_the_first_holds_it() {
     let dir = tempfile::tempdir().unwrap();
-    let lock = lifted::fsutil::try_lock(&dir.path().join("sample/.lock"))
-        .unwrap()
-        .expect("lock is free");
+    // Hold the dataset's lock as a running prepare-data does (an advisory lock on `.lock`).
+    std::fs::create_dir_all(dir.path().join("sample")).unwrap();
+    let lock = std::fs::File::create(dir.path().join("sample/.lock")).unwrap();
+    lock.try_lock().expect("the lock is free");
     let output = run(&[
         "prepare-data",
         "sample",

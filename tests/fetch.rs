@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use lifted::Progress;
 use lifted::fetch::{FetchError, Fetched, Verification, digest_bytes, fetch_file};
 use lifted::manifest::{FileKind, Source, SourceFile};
-use lifted::progress::Progress;
 
 use crate::support::http::{Fault, Server};
 use crate::support::{fast_fetch, write};

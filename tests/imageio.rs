@@ -119,6 +119,13 @@ fn damaged_jpegs_are_judged_as_pillow_judges_them() {
         let file = case["file"].as_str().unwrap();
         let bytes = std::fs::read(dir.join(file)).unwrap();
         let ours = lifted::imageio::decode_checked(&bytes);
+        // The image check's cheaper verdict (1/8-scale output) is the full decode's.
+        let checked = lifted::imageio::check_decodes(&bytes);
+        match (&ours, &checked) {
+            (Ok((_, full)), Ok(cheap)) => assert_eq!(full, cheap, "{file}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{file}: decode says {ours:?}, check says {checked:?}"),
+        }
         match (case["verdict"].as_str().unwrap(), ours) {
             ("accept", Ok((image, warning))) => {
                 let png = dir.join(file.replace(".jpg", ".png"));
@@ -128,14 +135,29 @@ fn damaged_jpegs_are_judged_as_pillow_judges_them() {
                     reference.dimensions(),
                     "{file}"
                 );
-                let worst = image
+                let off: Vec<u8> = image
                     .pixels
                     .iter()
                     .zip(reference.as_raw())
                     .map(|(a, b)| a.abs_diff(*b))
-                    .max()
-                    .unwrap();
-                assert!(worst <= 1, "{file}: {worst} levels from Pillow");
+                    .filter(|&d| d > 1)
+                    .collect();
+                // Pillow's libjpeg-turbo runs its SIMD code, which saturates out-of-range values
+                // in the inverse DCT; the plain C build (no NASM) wraps them. On files whose
+                // entropy data holds a stray marker, that moves the pixels of the damaged block
+                // (at most one 8×8 block here); everywhere else the pixels are Pillow's.
+                let damaged_block = !lifted::imageio::jpeg::simd()
+                    && case["kind"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("inside the entropy data")
+                    && off.len() <= 8 * 8 * 3;
+                assert!(
+                    off.is_empty() || damaged_block,
+                    "{file}: {} values more than 1 level from Pillow (up to {})",
+                    off.len(),
+                    off.iter().max().unwrap_or(&0)
+                );
                 warned += usize::from(warning.is_some());
             }
             ("reject", Err(_)) => {}

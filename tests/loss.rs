@@ -207,7 +207,7 @@ fn batches_without_positives_or_negatives_and_wrong_shapes_are_errors() {
     let err = lifted_structured_loss(&x, &Tensor::new(&[0u32, 0], &Device::Cpu).unwrap(), 1.0)
         .unwrap_err();
     assert!(
-        matches!(&err, LossError::Shape(m) if m.contains("[3]")),
+        matches!(&err, LossError::LabelsShape { expected: 3, got } if got == &[2]),
         "{err:?}"
     );
     let err = lifted_structured_loss(
@@ -216,7 +216,7 @@ fn batches_without_positives_or_negatives_and_wrong_shapes_are_errors() {
         1.0,
     )
     .unwrap_err();
-    assert!(matches!(err, LossError::Shape(_)), "{err:?}");
+    assert!(matches!(err, LossError::EmbeddingsShape(_)), "{err:?}");
 }
 
 #[test]

@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use lifted::Progress;
 use lifted::dataset::DatasetRef;
-use lifted::pack::{self, CropMode, PackOptions, Part, Preprocess, ResizeMode};
-use lifted::progress::Progress;
+use lifted::pack::{self, CropMode, PackOptions, Preprocess, ResizeMode};
 use lifted::shard::{Encoding, ShardSet};
+use lifted::split::{Part, Selection};
 
 use crate::support::images::{fixture, fixtures, jpeg};
 use crate::support::{lifted, prepare_options, stderr, stdout, tree, write};
@@ -37,7 +38,7 @@ fn prepared_folder(root: &Path, data: &Path) -> String {
 fn options(data: &Path, out: &Path, preprocess: Preprocess, threads: usize) -> PackOptions {
     PackOptions {
         data_dir: data.to_path_buf(),
-        part: Part::All,
+        part: Selection::All,
         split_dir: None,
         preprocess,
         threads,
@@ -215,7 +216,7 @@ fn bounding_boxes_crop_before_scaling() {
     let out = dir.path().join("bbox");
     let mut settings = options(&data, &out, raw(10, ResizeMode::ShortSide), 2);
     settings.preprocess.crop = CropMode::BBox;
-    settings.part = Part::Train;
+    settings.part = Selection::Only(Part::Train);
     let summary = pack::pack(&DatasetRef::parse("cub200"), &settings).unwrap();
     assert_eq!(summary.samples, fixture.counts.train_images);
     let set = ShardSet::open(&out).unwrap();
@@ -445,6 +446,72 @@ fn pack_verify_and_inspect_through_the_command_line() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("'--quality <QUALITY>': 0 is not in 1..=100"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn stream_through_the_command_line_delivers_whole_epochs_and_draws_its_first_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let name = prepared_folder(dir.path(), &data);
+    let output = lifted()
+        .args(["pack", &name, "--data-dir", data.to_str().unwrap()])
+        .args(["--split", "all", "--size", "40", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let shards = summary["out"].as_str().unwrap().to_string();
+    let classes = summary["classes"].as_u64().unwrap();
+    assert_eq!(classes, 4);
+    let grid = dir.path().join("grid.png");
+    let output = lifted()
+        .args(["stream", &shards, "--classes", "3", "--per-class", "2"])
+        .args(["--epochs", "2", "--size", "32", "--threads", "2", "--json"])
+        .arg("--grid")
+        .arg(&grid)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // An epoch is ⌈C/P⌉ = ⌈4/3⌉ = 2 batches of P×K = 6 images.
+    assert_eq!(report["epochs"], 2, "{report}");
+    assert_eq!(report["batches"], 4, "{report}");
+    assert_eq!(report["batch_size"], 6, "{report}");
+    assert_eq!(report["images"], 24, "{report}");
+    assert!(report["images_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    let picture = image::open(&grid).unwrap();
+    assert!(
+        picture.width() >= 32 * 2 && picture.height() >= 32 * 3,
+        "{:?}",
+        (picture.width(), picture.height())
+    );
+    // The text report names the same counts.
+    let output = lifted()
+        .args([
+            "stream",
+            &shards,
+            "--classes",
+            "4",
+            "--per-class",
+            "1",
+            "--size",
+            "32",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("1 batches"), "{}", stdout(&output));
+    // A folder that is not a pack is named.
+    let output = lifted()
+        .args(["stream", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("index.json"),
         "{}",
         stderr(&output)
     );

@@ -92,7 +92,14 @@ fn the_grid_frames_each_neighbour_by_whether_its_class_matches() {
     };
     let err = write_grid(&set, &short, &labels, &options, &path).unwrap_err();
     assert!(
-        matches!(&err, PlotError::Input(m) if m.contains("20 samples, 3 neighbour lists")),
+        matches!(
+            err,
+            PlotError::GridInputs {
+                samples: 20,
+                neighbour_lists: 3,
+                ..
+            }
+        ),
         "{err}"
     );
 }

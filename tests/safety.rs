@@ -5,10 +5,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use lifted::Progress;
 use lifted::archive::{ArchiveError, Budget};
 use lifted::dataset::DatasetRef;
 use lifted::manifest::{ExtractLimits, FileKind, Manifest};
-use lifted::progress::Progress;
 use lifted::shard::{ShardError, ShardSet};
 
 use crate::support::datasets::{self, manifest_for, write_manifest};
@@ -518,7 +518,18 @@ fn a_zip_whose_end_record_counts_too_few_entries_is_not_read_short() {
     let end = bytes.len() - 22;
     assert_eq!(u16::from_le_bytes([bytes[end + 10], bytes[end + 11]]), 1);
     let err = extract_zip(&bytes).unwrap_err();
-    assert!(matches!(err, ArchiveError::Ambiguous { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ArchiveError::MiscountedZip {
+                declared: 1,
+                found: 65_537,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("without ZIP64"), "{err}");
 }
 
 #[test]
@@ -1030,7 +1041,7 @@ fn network_settings_out_of_range_are_refused_by_the_library() {
         )
         .unwrap_err();
         assert!(
-            matches!(err, lifted::fetch::FetchError::Options(_)),
+            matches!(err, lifted::fetch::FetchError::Options { .. }),
             "{err:?}"
         );
     }

@@ -254,11 +254,18 @@ fn impossible_requests_are_explained() {
     };
     assert!(matches!(
         make_split(&catalog, None, folds(3, 0)),
-        Err(SplitError::BadFolds(_))
+        Err(SplitError::FoldsOverClasses {
+            count: 3,
+            classes: 2
+        })
     ));
     assert!(matches!(
         make_split(&catalog, None, folds(2, 2)),
-        Err(SplitError::BadFolds(_))
+        Err(SplitError::NoSuchFold { fold: 2, count: 2 })
+    ));
+    assert!(matches!(
+        make_split(&catalog, None, folds(1, 0)),
+        Err(SplitError::TooFewFolds(1))
     ));
     assert!(matches!(
         make_split(&toy(&[1], 3), None, seeded(0.5)),

@@ -22,8 +22,6 @@ mod interrupt;
 mod loader;
 /// The losses against golden values and finite differences.
 mod loss;
-/// The MAT-5 reader on files written by scipy and in MATLAB's own style.
-pub mod mat;
 /// pack, verify and inspect.
 mod pack;
 /// Pictures: retrieval grid, t-SNE map, training curves.

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor, Var};
+use lifted::Progress;
 use lifted::dataset::DatasetRef;
-use lifted::progress::Progress;
 use lifted::train::model::Architecture;
 use lifted::train::optim::{OptimConfig, Optimizer, OptimizerKind, Schedule};
 use lifted::train::{TrainConfig, TrainError, TrainRequest};

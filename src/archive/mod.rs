@@ -15,6 +15,7 @@ pub mod entry;
 mod folder;
 mod tar_gz;
 mod zip;
+mod zip_count;
 
 pub use folder::{copy_folder, folder_digest};
 
@@ -33,16 +34,17 @@ use entry::EntryName;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArchiveError {
-    /// The archive is damaged or cut short.
+    /// The archive is damaged or cut short (what the reader found is the source).
     #[error(
-        "{archive} is truncated or corrupt ({detail}); delete it and download it again, or \
-         check the copy you gave"
+        "{archive} is truncated or corrupt (delete it and download it again, or check the copy \
+         you gave)"
     )]
     Corrupt {
         /// The archive.
         archive: PathBuf,
         /// What the reader found.
-        detail: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The archive can be read in more than one way (two entries with one name or one body,
     /// local headers that disagree with the central directory, entries the directory does not
@@ -56,6 +58,22 @@ pub enum ArchiveError {
         archive: PathBuf,
         /// What is ambiguous.
         detail: String,
+    },
+    /// A zip's end record counts fewer entries than its central directory holds (a zip of
+    /// more than 65,535 entries written without ZIP64); read by its count it would be short.
+    #[error(
+        "{archive} says it holds {declared} entries but its central directory lists {found} \
+         (a zip of more than 65,535 entries written without ZIP64); it is not read short. \
+         Unpack it with a tool that reads the whole directory (7-Zip, Info-ZIP unzip 6) and \
+         give the unpacked folder instead"
+    )]
+    MiscountedZip {
+        /// The archive.
+        archive: PathBuf,
+        /// The count in the end record.
+        declared: u64,
+        /// The entries in the central directory.
+        found: u64,
     },
     /// An entry would land outside the extraction folder.
     #[error(
@@ -240,11 +258,15 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// A [`ArchiveError::Corrupt`] for this archive.
-    pub(crate) fn corrupt(&self, detail: impl std::fmt::Display) -> ArchiveError {
+    /// A [`ArchiveError::Corrupt`] for this archive, caused by `source` (an error, or a
+    /// description of the damage).
+    pub(crate) fn corrupt(
+        &self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> ArchiveError {
         ArchiveError::Corrupt {
             archive: self.archive.to_path_buf(),
-            detail: detail.to_string(),
+            source: source.into(),
         }
     }
 
@@ -363,7 +385,7 @@ impl<'a> Sink<'a> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.corrupt(format!("entry `{}`: {e}", entry_name()))),
+                Err(e) => return Err(self.corrupt(EntryError(entry_name(), e))),
             };
             written += n as u64;
             if written > limits.max_entry_bytes {
@@ -550,3 +572,8 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 }
+
+/// A read error inside one entry: the entry's name, then the error as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("entry `{0}`")]
+struct EntryError(String, #[source] io::Error);

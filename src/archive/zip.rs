@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+use super::zip_count::count_entries;
 use super::{ArchiveError, Sink};
 use crate::progress::Progress;
 
@@ -13,12 +14,20 @@ pub(super) fn extract(
     sink: &mut Sink<'_>,
     progress: Progress,
 ) -> Result<(), ArchiveError> {
-    let file = File::open(archive_path).map_err(|e| sink.corrupt(e))?;
+    let mut file = File::open(archive_path).map_err(|e| sink.corrupt(e))?;
+    if let Some(count) = count_entries(&mut file).map_err(|e| sink.corrupt(e))?
+        && count.found != count.declared
+    {
+        return Err(ArchiveError::MiscountedZip {
+            archive: archive_path.to_path_buf(),
+            declared: count.declared,
+            found: count.found,
+        });
+    }
     let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| sink.corrupt(e))?;
     sink.expect_entries(archive.len() as u64)?;
     // Duplicate names, entries sharing their data, local headers that contradict the central
-    // directory, and local entries it does not list (as in a zip of more than 65,535 entries
-    // whose end record, without ZIP64, counts only some of them) are all refused here.
+    // directory, and local entries it does not list are all refused here.
     archive.validate_header_consistency().map_err(|e| {
         if e.to_string().contains("inconsistency") {
             sink.ambiguous(e)

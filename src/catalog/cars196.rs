@@ -127,7 +127,17 @@ pub fn read_rows(
             });
         }
     };
-    let mat = mat5::parse(&bytes).map_err(|source| CatalogError::Mat {
+    parse_rows(&bytes, mat_path, name_field, with_test)
+}
+
+/// [`read_rows`] on a MAT-file's bytes; `mat_path` names it in errors.
+pub fn parse_rows(
+    bytes: &[u8],
+    mat_path: &Path,
+    name_field: &str,
+    with_test: bool,
+) -> Result<CarsAnnotations, CatalogError> {
+    let mat = mat5::parse(bytes).map_err(|source| CatalogError::Mat {
         path: mat_path.to_path_buf(),
         source,
     })?;

@@ -587,3 +587,7 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+#[path = "mat5_tests.rs"]
+mod fixture_tests;

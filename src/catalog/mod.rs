@@ -10,7 +10,7 @@ pub mod cars196;
 pub mod check;
 pub mod cub200;
 pub mod generic;
-pub mod mat5;
+mod mat5;
 pub mod sop;
 mod stored;
 mod text;

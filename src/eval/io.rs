@@ -11,19 +11,18 @@ use super::npy::Npy;
 /// Reads an N×D embedding matrix (float32 or float64) from a `.npy` file.
 ///
 /// # Errors
-/// [`EvalError::Input`] when the file is not a `.npy` file, its header does not match its size,
-/// it is not 2-D with D ≥ 1 and N ≥ 1, or its values are not floats; [`EvalError::Io`] when it
-/// cannot be read.
+/// [`EvalError::NotNpy`] when the file is not a `.npy` file, its header does not match its
+/// size, or its values are not floats; [`EvalError::EmbeddingsShape`] when it is not 2-D with
+/// D ≥ 1 and N ≥ 1; [`EvalError::Io`] when it cannot be read.
 pub fn read_embeddings(path: &Path) -> Result<Tensor, EvalError> {
     let npy = Npy::read(path)?;
     let (n, d) = match *npy.shape() {
         [n, d] if n > 0 && d > 0 => (n, d),
         _ => {
-            return Err(EvalError::Input(format!(
-                "{} holds an array of shape {:?}; embeddings must be N×D with N and D at least 1",
-                path.display(),
-                npy.shape()
-            )));
+            return Err(EvalError::EmbeddingsShape {
+                path: path.to_path_buf(),
+                shape: npy.shape().to_vec(),
+            });
         }
     };
     let values = npy.to_f32(path)?;
@@ -54,24 +53,17 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, EvalError> {
         column = header
             .iter()
             .position(|h| *h == "label" || *h == "class_id")
-            .ok_or_else(|| {
-                EvalError::Input(format!(
-                    "{}: the header needs a `label` or `class_id` column",
-                    path.display()
-                ))
-            })?;
+            .ok_or_else(|| EvalError::NoLabelColumn(path.to_path_buf()))?;
         lines.next();
     }
     lines
         .enumerate()
         .map(|(i, line)| {
             let cell = line.split(',').nth(column).unwrap_or("").trim();
-            cell.parse::<i64>().map_err(|_| {
-                EvalError::Input(format!(
-                    "{} row {}: `{cell}` is not an integer label",
-                    path.display(),
-                    i + 1
-                ))
+            cell.parse::<i64>().map_err(|_| EvalError::BadLabel {
+                path: path.to_path_buf(),
+                row: i + 1,
+                cell: cell.to_string(),
             })
         })
         .collect()
@@ -83,5 +75,8 @@ pub fn write_embeddings(embeddings: &Tensor, path: &Path) -> Result<(), EvalErro
         .to_dtype(DType::F32)?
         .to_device(&Device::Cpu)?
         .write_npy(path)
-        .map_err(|e| EvalError::Input(format!("cannot write {}: {e}", path.display())))
+        .map_err(|source| EvalError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }

@@ -20,6 +20,8 @@ pub mod retrieval;
 
 use std::fmt;
 
+use std::path::PathBuf;
+
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -62,9 +64,75 @@ impl EvalOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EvalError {
-    /// The inputs are unusable.
-    #[error("{0}")]
-    Input(String),
+    /// A file is not a `.npy` file lifted can read.
+    #[error("{path} is not a usable .npy file: {problem}")]
+    NotNpy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A `.npy` file of embeddings that is not an N×D array with N, D ≥ 1.
+    #[error(
+        "{path} holds an array of shape {shape:?}; embeddings must be N×D with N and D at least 1"
+    )]
+    EmbeddingsShape {
+        /// The file.
+        path: PathBuf,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// A label file whose header has no label column.
+    #[error("{0}: the header needs a `label` or `class_id` column")]
+    NoLabelColumn(PathBuf),
+    /// A label that is not an integer.
+    #[error("{path} row {row}: `{cell}` is not an integer label")]
+    BadLabel {
+        /// The file.
+        path: PathBuf,
+        /// The row (1-based, after any header).
+        row: usize,
+        /// The cell.
+        cell: String,
+    },
+    /// Embeddings that are not a 2-D tensor.
+    #[error("embeddings must be N×D, got {0:?}")]
+    NotMatrix(Vec<usize>),
+    /// Embeddings with no dimensions.
+    #[error("the embeddings have 0 dimensions (an N×0 array)")]
+    NoDimensions,
+    /// A Recall@K with K = 0.
+    #[error("Recall@K needs K of at least 1, not 0")]
+    ZeroK,
+    /// As many labels as embeddings are needed.
+    #[error("{embeddings} embeddings but {labels} labels")]
+    CountMismatch {
+        /// Embeddings.
+        embeddings: usize,
+        /// Labels.
+        labels: usize,
+    },
+    /// Fewer than 2 samples.
+    #[error("evaluation needs at least 2 samples, not {0}")]
+    TooFewSamples(usize),
+    /// NaN or infinite embeddings.
+    #[error("the embeddings contain NaN or infinite values")]
+    NonFinite,
+    /// No sample shares its class with another.
+    #[error(
+        "none of the {0} samples has another sample of its class, so no retrieval metric has a \
+         query to average (each class needs at least 2 samples)"
+    )]
+    NoQueries(usize),
+    /// Embeddings could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// candle's error.
+        #[source]
+        source: candle_core::Error,
+    },
     /// A tensor operation failed.
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
@@ -189,21 +257,14 @@ pub fn evaluate_with_neighbours(
     labels: &[i64],
     options: &EvalOptions,
 ) -> Result<(EvalReport, Neighbours), EvalError> {
-    let (n, d) = embeddings.dims2().map_err(|_| {
-        EvalError::Input(format!(
-            "embeddings must be N×D, got {:?}",
-            embeddings.dims()
-        ))
-    })?;
+    let (n, d) = embeddings
+        .dims2()
+        .map_err(|_| EvalError::NotMatrix(embeddings.dims().to_vec()))?;
     if d == 0 {
-        return Err(EvalError::Input(
-            "the embeddings have 0 dimensions (an N×0 array)".to_string(),
-        ));
+        return Err(EvalError::NoDimensions);
     }
-    if let Some(k) = options.recall_at.iter().find(|&&k| k == 0) {
-        return Err(EvalError::Input(format!(
-            "Recall@K needs K of at least 1, not {k}"
-        )));
+    if options.recall_at.contains(&0) {
+        return Err(EvalError::ZeroK);
     }
     let mut seen = std::collections::BTreeSet::new();
     let recall_at: Vec<usize> = options
@@ -213,15 +274,13 @@ pub fn evaluate_with_neighbours(
         .filter(|k| seen.insert(*k))
         .collect();
     if n != labels.len() {
-        return Err(EvalError::Input(format!(
-            "{n} embeddings but {} labels",
-            labels.len()
-        )));
+        return Err(EvalError::CountMismatch {
+            embeddings: n,
+            labels: labels.len(),
+        });
     }
     if n < 2 {
-        return Err(EvalError::Input(
-            "evaluation needs at least 2 samples".to_string(),
-        ));
+        return Err(EvalError::TooFewSamples(n));
     }
     let finite = embeddings
         .to_dtype(candle_core::DType::F32)?
@@ -230,18 +289,13 @@ pub fn evaluate_with_neighbours(
         .iter()
         .all(|v| v.is_finite());
     if !finite {
-        return Err(EvalError::Input(
-            "the embeddings contain NaN or infinite values".to_string(),
-        ));
+        return Err(EvalError::NonFinite);
     }
     let k = retrieval::neighbours_needed(labels, &recall_at);
     let neighbours = knn(embeddings, k, options.metric, options.block)?;
     let retrieval = retrieval::retrieval(&neighbours, labels, &recall_at);
     if retrieval.queries == 0 {
-        return Err(EvalError::Input(format!(
-            "none of the {n} samples has another sample of its class, so no retrieval metric has \
-             a query to average (each class needs at least 2 samples)"
-        )));
+        return Err(EvalError::NoQueries(n));
     }
     let classes = labels
         .iter()

@@ -26,10 +26,10 @@ pub(crate) struct Npy {
 }
 
 fn bad(path: &Path, problem: impl std::fmt::Display) -> EvalError {
-    EvalError::Input(format!(
-        "{} is not a usable .npy file: {problem}",
-        path.display()
-    ))
+    EvalError::NotNpy {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+    }
 }
 
 impl Npy {

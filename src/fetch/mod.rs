@@ -6,6 +6,9 @@
 //! file is never trusted because it exists: every run hashes it again.
 
 mod digest;
+#[cfg(feature = "download")]
+mod download;
+#[cfg(feature = "download")]
 mod http;
 mod sniff;
 
@@ -167,9 +170,20 @@ pub enum FetchError {
         source: std::io::Error,
     },
     /// Network settings that cannot work.
-    #[error("{0}")]
-    Options(String),
+    #[error(
+        "retries must be 0 to {MAX_RETRIES} and timeouts above 0 (got {retries} retries, \
+         timeouts {connect_timeout:?} and {read_timeout:?})"
+    )]
+    Options {
+        /// Retries per source.
+        retries: u32,
+        /// The connection time-out.
+        connect_timeout: Duration,
+        /// The read time-out.
+        read_timeout: Duration,
+    },
     /// The HTTP client could not be set up.
+    #[cfg(feature = "download")]
     #[error("cannot set up the HTTP client")]
     Client(#[source] reqwest::Error),
 }
@@ -235,12 +249,14 @@ pub fn fetch_file(
         part: fsutil::with_suffix(&destination, ".part"),
         aside: fsutil::with_suffix(&destination, ".unverified"),
         destination,
+        #[cfg(feature = "download")]
         options,
         bundled,
         progress,
         allow_unverified,
         failures: Vec::new(),
         kept_aside: None,
+        #[cfg(feature = "download")]
         client: None,
     };
     for source in &file.sources {
@@ -256,13 +272,25 @@ fn check_options(options: &FetchOptions) -> Result<(), FetchError> {
         || options.connect_timeout.is_zero()
         || options.read_timeout.is_zero()
     {
-        return Err(FetchError::Options(format!(
-            "retries must be 0 to {MAX_RETRIES} and timeouts above 0 (got {} retries, timeouts \
-             {:?} and {:?})",
-            options.retries, options.connect_timeout, options.read_timeout
-        )));
+        return Err(FetchError::Options {
+            retries: options.retries,
+            connect_timeout: options.connect_timeout,
+            read_timeout: options.read_timeout,
+        });
     }
     Ok(())
+}
+
+/// What one HTTP source gave.
+struct Download {
+    /// Whether the part file holds bytes from more than one attempt.
+    mixed: bool,
+    /// Where the kept bytes ended when this source's first attempt resumed them.
+    resumed_from: Option<u64>,
+    /// Bytes received from this source.
+    received: u64,
+    /// Seconds spent on this source.
+    seconds: f64,
 }
 
 /// A copy that did not match, kept aside in case no source has a verified one.
@@ -279,12 +307,14 @@ struct SourceRun<'a> {
     destination: PathBuf,
     part: PathBuf,
     aside: PathBuf,
+    #[cfg(feature = "download")]
     options: &'a FetchOptions,
     bundled: &'a dyn Fn(&str) -> Option<&'static [u8]>,
     progress: Progress,
     allow_unverified: bool,
     failures: Vec<SourceFailure>,
     kept_aside: Option<KeptAside>,
+    #[cfg(feature = "download")]
     client: Option<reqwest::blocking::Client>,
 }
 
@@ -302,14 +332,18 @@ impl SourceRun<'_> {
                     fsutil::write_atomic(&self.part, bytes).map_err(io_error(&self.part))?;
                     Ok(None)
                 }
-                None => Err(format!("no bundled file named `{name}` in this build")),
+                None => Err(format!(
+                    "no bundled file named `{name}` in this build (the sample is compiled in \
+                     with the `sample` feature)"
+                )),
             },
+            #[cfg(feature = "download")]
             SourceScheme::Http => {
                 if self.client.is_none() {
-                    self.client = Some(build_client(self.options)?);
+                    self.client = Some(download::build_client(self.options)?);
                 }
                 let client = self.client.as_ref().expect("the client was just built");
-                download(
+                download::download(
                     client,
                     &source.url,
                     &self.part,
@@ -319,6 +353,12 @@ impl SourceRun<'_> {
                 )
                 .map(Some)
             }
+            #[cfg(not(feature = "download"))]
+            SourceScheme::Http => Err(
+                "this build of lifted cannot download (it was built without the `download` \
+                 feature); download the file by hand"
+                    .to_string(),
+            ),
         })
     }
 
@@ -514,143 +554,6 @@ fn examine(
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + use<> {
     let path = path.to_path_buf();
     move |source| FetchError::Io { path, source }
-}
-
-/// What one HTTP source gave.
-struct Download {
-    /// Whether the part file holds bytes from more than one attempt.
-    mixed: bool,
-    /// Where the kept bytes ended when this source's first attempt resumed them.
-    resumed_from: Option<u64>,
-    /// Bytes received from this source.
-    received: u64,
-    /// Seconds spent on this source.
-    seconds: f64,
-}
-
-/// Tries one HTTP source. Connection failures are retried with exponential backoff (an attempt
-/// that made the part file longer does not use up a retry); a busy or failing server (429, 5xx)
-/// is asked again after the wait its `Retry-After` names (or the backoff), up to the same number
-/// of times, unless it asks for more than [`MAX_BACKOFF`]. A server that ignores a range request
-/// starts the file over, and the download no longer counts as resumed.
-fn download(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    part: &Path,
-    file: &SourceFile,
-    options: &FetchOptions,
-    progress: Progress,
-) -> Result<Download, String> {
-    let length = || fs::metadata(part).map_or(0, |m| m.len());
-    let bar = progress.bytes(file.size, format!("downloading {}", file.name));
-    let started = std::time::Instant::now();
-    let kept_at_start = length();
-    let (mut failed_tries, mut busy_tries) = (0u32, 0u32);
-    let mut mixed = false;
-    let mut resumed_from = None;
-    let result = loop {
-        let before = length();
-        let mut appended = false;
-        let outcome = http::attempt(client, url, part, file, &bar, &mut appended);
-        if appended {
-            mixed |= before > 0;
-            resumed_from = resumed_from.or(Some(before));
-        } else if before > 0 {
-            mixed = false; // the server sent the file from its start again
-            resumed_from = None;
-        }
-        match outcome {
-            Ok(()) => break Ok(()),
-            Err(http::AttemptError::Local { path, source }) => {
-                break Err(format!("cannot write {path}: {source}"));
-            }
-            Err(http::AttemptError::Busy {
-                status,
-                retry_after,
-            }) => {
-                busy_tries += 1;
-                let asked = retry_after
-                    .unwrap_or(options.backoff * 2u32.saturating_pow(busy_tries.saturating_sub(1)));
-                if busy_tries > options.retries {
-                    break Err(format!(
-                        "HTTP {status}, still after {} tries",
-                        options.retries + 1
-                    ));
-                }
-                if asked > MAX_BACKOFF {
-                    break Err(format!(
-                        "HTTP {status}; the server asks to wait {} s, more than lifted waits ({} s)",
-                        asked.as_secs(),
-                        MAX_BACKOFF.as_secs()
-                    ));
-                }
-                bar.set_message(format!(
-                    "downloading {}: HTTP {status}, waiting {} s (try {} of {})",
-                    file.name,
-                    asked.as_secs_f64().ceil(),
-                    busy_tries + 1,
-                    options.retries + 1
-                ));
-                std::thread::sleep(asked);
-                bar.set_message(format!("downloading {}", file.name));
-            }
-            Err(e) if e.is_retryable() => {
-                let progressed = length() > before;
-                if !progressed {
-                    failed_tries += 1;
-                    if failed_tries > options.retries {
-                        break Err(chain(&e));
-                    }
-                }
-                let delay = (options.backoff * 2u32.saturating_pow(failed_tries.saturating_sub(1)))
-                    .min(MAX_BACKOFF);
-                bar.println(format!("{url}: {}; retrying in {delay:?}", chain(&e)));
-                std::thread::sleep(delay);
-            }
-            Err(e) => break Err(chain(&e)),
-        }
-    };
-    bar.finish_and_clear();
-    result.map(|()| {
-        let end = length();
-        let received = if resumed_from.is_some() {
-            end.saturating_sub(kept_at_start)
-        } else {
-            end
-        };
-        Download {
-            mixed,
-            resumed_from: resumed_from.filter(|&b| b > 0),
-            received,
-            seconds: started.elapsed().as_secs_f64(),
-        }
-    })
-}
-
-fn build_client(options: &FetchOptions) -> Result<reqwest::blocking::Client, FetchError> {
-    // reqwest is built without a default TLS crypto provider; install ring's once per process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder()
-        .user_agent(options.user_agent.clone())
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.read_timeout)
-        .build()
-        .map_err(FetchError::Client)
-}
-
-/// An error and its sources, joined with `: `.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = e.source();
-    }
-    text
 }
 
 impl fmt::Display for Verification {

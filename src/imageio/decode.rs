@@ -165,6 +165,16 @@ pub fn decode_checked(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), Decod
     }
 }
 
+/// Whether an image file decodes (see [`decode_checked`]), and the warning of a damaged but
+/// readable JPEG; a JPEG is judged without producing its full-size pixels
+/// ([`jpeg::check`]), other formats are decoded.
+pub fn check_decodes(bytes: &[u8]) -> Result<Option<String>, DecodeError> {
+    match sniff_format(bytes) {
+        Some(Format::Jpeg) => jpeg::check(bytes).map(|decoded| decoded.warning),
+        _ => decode_checked(bytes).map(|(_, warning)| warning),
+    }
+}
+
 /// PNG, GIF (first frame), BMP and WebP through the `image` crate.
 fn decode_other(bytes: &[u8], format: Format) -> Result<Rgb8Image, DecodeError> {
     use image::ImageDecoder;

@@ -1,8 +1,10 @@
 //! JPEG through libjpeg: decoding to RGB (CMYK and YCCK converted here) and encoding.
 //!
 //! The library is MozJPEG's build of libjpeg-turbo, from the `mozjpeg-sys` crate: it compiles
-//! with a C compiler alone, and adds libjpeg-turbo's SIMD code when NASM is installed (the
-//! pixels are the same either way). Decoding uses libjpeg's defaults (the accurate integer IDCT
+//! with a C compiler alone, and adds libjpeg-turbo's SIMD code when NASM is installed. The
+//! pixels of every intact file are the same either way; on a file with damaged entropy data the
+//! plain C inverse DCT wraps out-of-range values where the SIMD code (and so Pillow's wheel)
+//! saturates them, which changes the damaged block only. Decoding uses libjpeg's defaults (the accurate integer IDCT
 //! and fancy upsampling), as Pillow does, so pixels match Pillow's exactly; encoding uses
 //! libjpeg-turbo's defaults (baseline, standard tables, 4:2:0), as Pillow does.
 //!
@@ -71,7 +73,38 @@ pub fn decode(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), DecodeError> 
 /// Decodes a JPEG to RGB8 into the first `width * height * 3` bytes of `buffer`, which grows
 /// as needed and is otherwise reused as is (hot loops keep one per thread).
 pub fn decode_into(bytes: &[u8], buffer: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
-    with_decoder(|d| d.run(|d| d.decode(bytes, buffer)))
+    with_decoder(|d| d.run(|d| d.decode(bytes, buffer, Scale::Full)))
+}
+
+/// Whether libjpeg runs its SIMD code for the inverse DCT on this machine: true when it was
+/// built with NASM (x86) and the CPU has SSE2/AVX2. Intact files decode to the same pixels
+/// either way (see the module documentation for damaged ones); the speed differs.
+pub fn simd() -> bool {
+    unsafe extern "C" {
+        // libjpeg-turbo's own probe, defined in both its SIMD and its plain build.
+        fn jsimd_can_idct_islow() -> c_int;
+    }
+    // SAFETY: the probe takes nothing and only reads the CPU's features (once, cached by
+    // libjpeg-turbo itself).
+    unsafe { jsimd_can_idct_islow() != 0 }
+}
+
+/// Whether a JPEG decodes, and its warning, at the cost of a fraction of a decode: libjpeg
+/// reads and entropy-decodes every byte of the file exactly as [`decode`] does (so the
+/// verdict and the warning are the same), but outputs it at 1/8 scale, which skips most of
+/// the inverse DCT, upsampling and colour conversion. For checks that keep no pixels.
+pub fn check(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let mut pixels = Vec::new();
+    with_decoder(|d| d.run(|d| d.decode(bytes, &mut pixels, Scale::Eighth)))
+}
+
+/// The output scale of a decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    /// Every pixel.
+    Full,
+    /// 1/8 of each side (the DC coefficients only).
+    Eighth,
 }
 
 /// Encodes RGB8 pixels as a baseline JPEG with 4:2:0 chroma subsampling (Pillow's default).
@@ -272,8 +305,19 @@ impl Decoder {
         Ok((width as usize, height as usize))
     }
 
-    fn decode(&mut self, bytes: &[u8], buffer: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
+    /// Decodes the whole file; the size returned is the file's, the pixels are at `scale`.
+    fn decode(
+        &mut self,
+        bytes: &[u8],
+        buffer: &mut Vec<u8>,
+        scale: Scale,
+    ) -> Result<Decoded, DecodeError> {
         let (width, height) = self.header(bytes)?;
+        // `jpeg_read_header` has just reset every parameter to its default (scale 1/1).
+        if scale == Scale::Eighth {
+            self.cinfo.scale_num = 1;
+            self.cinfo.scale_denom = 8;
+        }
         let cmyk = matches!(
             self.cinfo.jpeg_color_space,
             ffi::J_COLOR_SPACE::JCS_CMYK | ffi::J_COLOR_SPACE::JCS_YCCK
@@ -290,8 +334,12 @@ impl Decoder {
                 format: Format::Jpeg,
             });
         }
-        let stride = width * channels;
-        let needed = stride * height;
+        let (out_width, out_height) = (
+            self.cinfo.output_width as usize,
+            self.cinfo.output_height as usize,
+        );
+        let stride = out_width * channels;
+        let needed = stride * out_height;
         if buffer.len() < needed {
             buffer.resize(needed, 0);
         }
@@ -299,16 +347,16 @@ impl Decoder {
             .chunks_exact_mut(stride)
             .map(<[u8]>::as_mut_ptr)
             .collect();
-        while (self.cinfo.output_scanline as usize) < height {
+        while (self.cinfo.output_scanline as usize) < out_height {
             let done = self.cinfo.output_scanline as usize;
             // SAFETY: each row pointer addresses `stride` writable bytes of `buffer`, which is
-            // the width times the output components libjpeg writes per row; libjpeg writes at
-            // most `height - done` rows starting at `rows[done]`.
+            // the output width times the output components libjpeg writes per row; libjpeg
+            // writes at most `out_height - done` rows starting at `rows[done]`.
             let read = unsafe {
                 ffi::jpeg_read_scanlines(
                     &mut self.cinfo,
                     rows[done..].as_mut_ptr(),
-                    (height - done) as ffi::JDIMENSION,
+                    (out_height - done) as ffi::JDIMENSION,
                 )
             };
             if read == 0 {
@@ -379,7 +427,7 @@ impl Encoder {
         let c = &mut self.cinfo;
         let mut out: *mut u8 = std::ptr::null_mut();
         let mut size: c_ulong = 0;
-        // SAFETY (for the block): `out` and `size` outlive the compression; libjpeg allocates
+        // SAFETY: (for the whole block) `out` and `size` outlive the compression; libjpeg allocates
         // the output with malloc and reports it through them at `jpeg_finish_compress`.
         unsafe {
             ffi::jpeg_mem_dest(c, &mut out, &mut size);

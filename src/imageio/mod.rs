@@ -9,5 +9,6 @@ mod decode;
 pub mod jpeg;
 
 pub use decode::{
-    DecodeError, Format, MAX_PIXELS, MAX_SIDE, Rgb8Image, decode_checked, decode_rgb8, sniff_format,
+    DecodeError, Format, MAX_PIXELS, MAX_SIDE, Rgb8Image, check_decodes, decode_checked,
+    decode_rgb8, sniff_format,
 };

@@ -14,6 +14,8 @@
 //! All randomness comes from the stream passed in, which the loader keys by (seed, epoch,
 //! batch, position), so the output does not depend on the thread that computes it.
 
+use super::LoaderError;
+
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use rand::RngExt;
@@ -55,22 +57,16 @@ impl Augment {
     /// Checks the settings: a side of 1 to [`crate::shard::MAX_SIZE`], and for
     /// RandomResizedCrop an area share range within (0, 1] and a positive ratio range, each with
     /// its low end first.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LoaderError> {
         let size = self.size();
         if size == 0 || size > crate::shard::MAX_SIZE {
-            return Err(format!(
-                "the output side must be 1 to {} pixels, not {size}",
-                crate::shard::MAX_SIZE
-            ));
+            return Err(LoaderError::OutputSize(size));
         }
         if let Augment::RandomResizedCrop { scale, ratio, .. } = *self {
             let good_scale = scale.0 > 0.0 && scale.0 <= scale.1 && scale.1 <= 1.0;
             let good_ratio = ratio.0 > 0.0 && ratio.0 <= ratio.1 && ratio.1.is_finite();
             if !good_scale || !good_ratio {
-                return Err(format!(
-                    "RandomResizedCrop needs 0 < scale.0 <= scale.1 <= 1 and 0 < ratio.0 <= \
-                     ratio.1, not scale {scale:?}, ratio {ratio:?}"
-                ));
+                return Err(LoaderError::CropRange { scale, ratio });
             }
         }
         Ok(())

@@ -72,7 +72,8 @@ impl Batch {
     }
 
     /// The pixels as a candle tensor on `device` (`f32` NCHW, or `u8` NHWC), copied out of the
-    /// batch's buffer so that the buffer can be reused.
+    /// batch's buffer so that the buffer can be reused (with the `train` feature).
+    #[cfg(feature = "train")]
     pub fn images(&self, device: &candle_core::Device) -> candle_core::Result<candle_core::Tensor> {
         match self.pixels() {
             Pixels::F32(v) => candle_core::Tensor::from_slice(&v[..], &self.shape, device),
@@ -80,7 +81,8 @@ impl Batch {
         }
     }
 
-    /// The labels as a `u32` tensor on `device`.
+    /// The labels as a `u32` tensor on `device` (with the `train` feature).
+    #[cfg(feature = "train")]
     pub fn label_tensor(
         &self,
         device: &candle_core::Device,

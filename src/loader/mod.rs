@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use lifted::loader::{Augment, Loader, LoaderConfig, PkSampler, SamplerConfig};
+//! use lifted::loader::{Augment, Loader, LoaderConfig, Pixels, PkSampler, SamplerConfig};
 //! use lifted::shard::ShardSet;
 //!
 //! let set = Arc::new(ShardSet::open("data/cub200/shards/canonical-train-jpeg256".as_ref())?);
@@ -19,8 +19,10 @@
 //! for epoch in 0..2 {
 //!     for batch in loader.epoch(&sampler, epoch, 0, Augment::RandomCrop { size: 227, flip: true }) {
 //!         let batch = batch?;
-//!         let images = batch.images(&candle_core::Device::Cpu)?; // [128, 3, 227, 227] f32
-//!         println!("{:?} {:?}", images.shape(), &batch.labels[..4]);
+//!         // [128, 3, 227, 227] normalised f32 (`batch.images(&device)` makes a candle tensor
+//!         // with the `train` feature).
+//!         let Pixels::F32(pixels) = batch.pixels() else { unreachable!("the default layout") };
+//!         println!("{:?} {} {:?}", batch.shape, pixels.len(), &batch.labels[..4]);
 //!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -68,9 +70,54 @@ pub enum LoaderError {
     /// The sampler's settings do not work.
     #[error(transparent)]
     Sampler(#[from] SamplerError),
-    /// Settings that cannot work.
-    #[error("{0}")]
-    Config(String),
+    /// A number of threads outside 1 to [`MAX_THREADS`](crate::limits::MAX_THREADS).
+    #[error("threads must be 1 to {max}, not {0}", max = crate::limits::MAX_THREADS)]
+    Threads(usize),
+    /// A prefetch depth outside 1 to 64.
+    #[error("prefetch must be 1 to 64 batches, not {0}")]
+    Prefetch(usize),
+    /// Normalisation with a mean that is not finite or a standard deviation that is not
+    /// positive.
+    #[error(
+        "normalisation needs finite means and positive standard deviations, not mean {mean:?}, \
+         std {std:?}"
+    )]
+    Normalize {
+        /// The means.
+        mean: [f32; 3],
+        /// The standard deviations.
+        std: [f32; 3],
+    },
+    /// An output side outside 1 to [`MAX_SIZE`](crate::shard::MAX_SIZE).
+    #[error("the output side must be 1 to {max} pixels, not {0}", max = crate::shard::MAX_SIZE)]
+    OutputSize(u32),
+    /// A RandomResizedCrop range that is empty or out of bounds.
+    #[error(
+        "RandomResizedCrop needs 0 < scale.0 <= scale.1 <= 1 and 0 < ratio.0 <= ratio.1, not \
+         scale {scale:?}, ratio {ratio:?}"
+    )]
+    CropRange {
+        /// The area share range.
+        scale: (f32, f32),
+        /// The aspect ratio range.
+        ratio: (f32, f32),
+    },
+    /// A batch whose pixels would exceed [`MAX_BATCH_BYTES`].
+    #[error(
+        "a batch of {samples} samples of {size}x{size} takes {bytes} bytes, more than the \
+         {MAX_BATCH_BYTES} bytes a batch may take; use fewer samples per batch or a smaller size"
+    )]
+    BatchTooLarge {
+        /// Samples in the largest batch.
+        samples: u64,
+        /// The output side.
+        size: u64,
+        /// The bytes it would take.
+        bytes: u64,
+    },
+    /// A loader thread could not be started.
+    #[error("cannot start a loader thread")]
+    Spawn(#[source] std::io::Error),
     /// A worker thread panicked while building the batch (a bug in lifted; please report it).
     #[error("a loader thread panicked while building this batch: {message}")]
     WorkerPanicked {

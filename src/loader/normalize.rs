@@ -5,6 +5,8 @@
 //! the compiler vectorises (a per-channel lookup table cannot be); where the CPU has AVX2 the same
 //! code is compiled a second time for it and chosen at run time.
 
+use super::LoaderError;
+
 /// Per-channel mean and standard deviation, on the 0–1 scale.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Normalize {
@@ -22,17 +24,16 @@ impl Normalize {
     };
 
     /// Checks that every mean is finite and every standard deviation finite and positive.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LoaderError> {
         let good = self.mean.iter().all(|m| m.is_finite())
             && self.std.iter().all(|s| s.is_finite() && *s > 0.0);
         if good {
             Ok(())
         } else {
-            Err(format!(
-                "normalisation needs finite means and positive standard deviations, not mean \
-                 {:?}, std {:?}",
-                self.mean, self.std
-            ))
+            Err(LoaderError::Normalize {
+                mean: self.mean,
+                std: self.std,
+            })
         }
     }
 

@@ -93,18 +93,12 @@ impl Loader {
     /// Starts `config.threads` workers over `set`.
     pub fn new(set: Arc<ShardSet>, config: LoaderConfig) -> Result<Loader, LoaderError> {
         if config.threads == 0 || config.threads > MAX_THREADS {
-            return Err(LoaderError::Config(format!(
-                "threads must be 1 to {MAX_THREADS}, not {}",
-                config.threads
-            )));
+            return Err(LoaderError::Threads(config.threads));
         }
         if config.prefetch == 0 || config.prefetch > 64 {
-            return Err(LoaderError::Config(format!(
-                "prefetch must be 1 to 64 batches, not {}",
-                config.prefetch
-            )));
+            return Err(LoaderError::Prefetch(config.prefetch));
         }
-        config.normalize.validate().map_err(LoaderError::Config)?;
+        config.normalize.validate()?;
         let shared = Arc::new(Shared {
             set,
             affine: config.normalize.affine(),
@@ -120,7 +114,7 @@ impl Loader {
                 std::thread::Builder::new()
                     .name(format!("lifted-loader-{n}"))
                     .spawn(move || work(&shared, &receiver))
-                    .map_err(|e| LoaderError::Config(format!("cannot start a loader thread: {e}")))
+                    .map_err(LoaderError::Spawn)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Loader {
@@ -258,7 +252,7 @@ impl<'a> Batches<'a> {
 
     /// Checks the augmentation and that a batch's buffer stays under [`MAX_BATCH_BYTES`].
     fn check_plan(&self) -> Result<(), LoaderError> {
-        self.augment.validate().map_err(LoaderError::Config)?;
+        self.augment.validate()?;
         let size = self.augment.size() as u64;
         let value_bytes = match self.loader.shared.config.layout {
             Layout::NchwF32 => 4,
@@ -269,11 +263,11 @@ impl<'a> Batches<'a> {
             .saturating_mul(3 * size * size)
             .saturating_mul(value_bytes);
         if bytes > MAX_BATCH_BYTES {
-            return Err(LoaderError::Config(format!(
-                "a batch of {largest} samples of {size}x{size} takes {bytes} bytes, more than the \
-                 {MAX_BATCH_BYTES} bytes a batch may take; use fewer samples per batch or a \
-                 smaller size"
-            )));
+            return Err(LoaderError::BatchTooLarge {
+                samples: largest,
+                size,
+                bytes,
+            });
         }
         Ok(())
     }

@@ -73,9 +73,25 @@ impl Default for SamplerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SamplerError {
-    /// P or K is zero, or the rank is outside the world.
-    #[error("{0}")]
-    Settings(String),
+    /// P or K is zero.
+    #[error(
+        "classes per batch (P) and images per class (K) must be at least 1, not P = \
+         {classes_per_batch}, K = {per_class}"
+    )]
+    EmptyBatch {
+        /// P.
+        classes_per_batch: usize,
+        /// K.
+        per_class: usize,
+    },
+    /// The rank is not one of the world's.
+    #[error("rank {rank} is outside a world of {world_size} ranks")]
+    RankOutside {
+        /// This process's rank.
+        rank: usize,
+        /// The number of ranks.
+        world_size: usize,
+    },
     /// P is not a multiple of the number of ranks.
     #[error(
         "a batch of {per_batch} classes cannot be split evenly over {world_size} ranks; use a \
@@ -121,15 +137,16 @@ impl PkSampler {
         config: SamplerConfig,
     ) -> Result<PkSampler, SamplerError> {
         if config.classes_per_batch == 0 || config.per_class == 0 {
-            return Err(SamplerError::Settings(
-                "classes per batch (P) and images per class (K) must be at least 1".to_string(),
-            ));
+            return Err(SamplerError::EmptyBatch {
+                classes_per_batch: config.classes_per_batch,
+                per_class: config.per_class,
+            });
         }
         if config.world_size == 0 || config.rank >= config.world_size {
-            return Err(SamplerError::Settings(format!(
-                "rank {} is outside a world of {} ranks",
-                config.rank, config.world_size
-            )));
+            return Err(SamplerError::RankOutside {
+                rank: config.rank,
+                world_size: config.world_size,
+            });
         }
         if !config.classes_per_batch.is_multiple_of(config.world_size) {
             return Err(SamplerError::Indivisible {

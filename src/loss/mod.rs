@@ -25,9 +25,17 @@ pub use pairs::{contrastive_loss, triplet_loss};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LossError {
-    /// The inputs have the wrong shapes.
-    #[error("{0}")]
-    Shape(String),
+    /// Embeddings that are not N×D with N ≥ 2 and D ≥ 1.
+    #[error("embeddings must be N×D with N ≥ 2 and D ≥ 1, got shape {0:?}")]
+    EmbeddingsShape(Vec<usize>),
+    /// Labels that do not match the embeddings.
+    #[error("labels must have shape [{expected}] to match the embeddings, got {got:?}")]
+    LabelsShape {
+        /// N, the number of embeddings.
+        expected: usize,
+        /// The labels' shape.
+        got: Vec<usize>,
+    },
     /// No two samples of the batch share a class.
     #[error(
         "the batch of {0} samples has no positive pair (no two samples share a class); use a P×K sampler with K ≥ 2"
@@ -96,16 +104,13 @@ fn masks_with_both_pairs(
 fn check_inputs(embeddings: &Tensor, labels: &Tensor) -> Result<Vec<i64>, LossError> {
     let dims = embeddings.dims();
     if dims.len() != 2 || dims[0] < 2 || dims[1] == 0 {
-        return Err(LossError::Shape(format!(
-            "embeddings must be N×D with N ≥ 2 and D ≥ 1, got shape {dims:?}"
-        )));
+        return Err(LossError::EmbeddingsShape(dims.to_vec()));
     }
     if labels.dims() != [dims[0]] {
-        return Err(LossError::Shape(format!(
-            "labels must have shape [{}] to match the embeddings, got {:?}",
-            dims[0],
-            labels.dims()
-        )));
+        return Err(LossError::LabelsShape {
+            expected: dims[0],
+            got: labels.dims().to_vec(),
+        });
     }
     Ok(labels.to_dtype(candle_core::DType::I64)?.to_vec1::<i64>()?)
 }

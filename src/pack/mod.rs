@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use preprocess::{ImageError, Processed};
-pub use select::{Part, SelectError};
+pub use select::SelectError;
 
 pub use crate::shard::{CropMode, MAX_SIZE, Preprocess, ResizeMode};
 
@@ -30,7 +30,8 @@ use crate::dataset::{self, DatasetError, DatasetRef, Prepared};
 use crate::limits::{MAX_IMAGE_FILE_BYTES, MAX_THREADS};
 use crate::progress::Progress;
 use crate::shard::{ClassSummary, MadeFrom, Rejected, ShardError, ShardIndex, SplitRef};
-use select::Selection;
+use crate::split::Selection;
+use select::Chosen;
 use sink::Sink;
 
 /// Images preprocessed between two writes (bounds memory to about this many samples).
@@ -42,7 +43,7 @@ pub struct PackOptions {
     /// The data dir.
     pub data_dir: PathBuf,
     /// Which part of the split.
-    pub part: Part,
+    pub part: Selection,
     /// A folder with `split.csv` to use instead of the dataset's default split.
     pub split_dir: Option<PathBuf>,
     /// Preprocessing.
@@ -269,7 +270,7 @@ fn check_options(options: &PackOptions) -> Result<Preprocess, PackError> {
 }
 
 /// What the samples are made from: the prepared dataset's digest and the sources' stamps.
-fn made_from(prepared: &Prepared, selection: &Selection) -> MadeFrom {
+fn made_from(prepared: &Prepared, selection: &Chosen) -> MadeFrom {
     MadeFrom {
         prepared: prepared.info.digest(),
         sources: crate::shard::sources_digest(
@@ -282,7 +283,7 @@ fn made_from(prepared: &Prepared, selection: &Selection) -> MadeFrom {
 /// Preprocesses the selection on `options.threads` threads while one writer appends the
 /// results to shards in `dir`, in order.
 fn write_samples(
-    selection: &Selection,
+    selection: &Chosen,
     prepared: &Prepared,
     settings: Preprocess,
     options: &PackOptions,
@@ -346,7 +347,7 @@ fn write_samples(
 /// The `index.json` of a pack.
 fn index_for(
     prepared: &Prepared,
-    selection: &Selection,
+    selection: &Chosen,
     settings: Preprocess,
     made_from: MadeFrom,
     written: &sink::Written,
@@ -388,14 +389,14 @@ fn index_for(
 pub fn default_out(
     prepared: &Prepared,
     split_dir: &Path,
-    part: Part,
+    part: Selection,
     settings: &Preprocess,
 ) -> Result<PathBuf, PackError> {
     let split = crate::split::read_split(split_dir).map_err(SelectError::from)?;
     Ok(default_out_named(prepared, &split.name, part, settings))
 }
 
-fn default_out_named(prepared: &Prepared, split: &str, part: Part, p: &Preprocess) -> PathBuf {
+fn default_out_named(prepared: &Prepared, split: &str, part: Selection, p: &Preprocess) -> PathBuf {
     prepared.dir.dir.join("shards").join(format!(
         "{split}-{}-{}",
         part.as_str(),

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{PackError, Part};
+use super::PackError;
 use crate::fsutil;
 use crate::shard::{INDEX_FILE, SUMS_FILE};
+use crate::split::Selection;
 
 /// What an output folder holds now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +135,12 @@ pub(super) struct Staging {
 
 impl Staging {
     /// Checks `out` (see [`examine`]), locks it and starts a temporary folder next to it.
-    pub fn begin(out: &Path, dataset: &str, part: Part, force: bool) -> Result<Staging, PackError> {
+    pub fn begin(
+        out: &Path,
+        dataset: &str,
+        part: Selection,
+        force: bool,
+    ) -> Result<Staging, PackError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| PackError::Io { path, source }
@@ -195,7 +201,7 @@ fn check_replaceable(
     out: &Path,
     existing: &Existing,
     dataset: &str,
-    part: Part,
+    part: Selection,
     force: bool,
 ) -> Result<(), PackError> {
     match existing {

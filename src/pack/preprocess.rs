@@ -57,9 +57,9 @@ pub enum ImageError {
         /// The resize rule.
         mode: &'static str,
     },
-    /// Resizing failed.
-    #[error("resizing failed: {0}")]
-    Resize(String),
+    /// Resizing failed (the resizer's own error is the source).
+    #[error("resizing failed")]
+    Resize(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Encoding failed.
     #[error("JPEG encoding failed")]
     Encode(#[source] crate::imageio::jpeg::EncodeError),
@@ -135,11 +135,10 @@ impl Preprocess {
             if resized.len() < needed {
                 resized.resize(needed, 0);
             }
-            let resize_error = |e: &dyn std::fmt::Display| ImageError::Resize(e.to_string());
-            let src =
-                ImageRef::new(iw, ih, source, PixelType::U8x3).map_err(|e| resize_error(&e))?;
+            let resize_error = |e| ImageError::Resize(Box::new(e));
+            let src = ImageRef::new(iw, ih, source, PixelType::U8x3).map_err(resize_error)?;
             let mut dst = Image::from_slice_u8(w, h, &mut resized[..needed], PixelType::U8x3)
-                .map_err(|e| resize_error(&e))?;
+                .map_err(resize_error)?;
             let options = ResizeOptions::new()
                 .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
                 .crop(
@@ -150,7 +149,7 @@ impl Preprocess {
                 );
             resizer
                 .resize(&src, &mut dst, &options)
-                .map_err(|e| resize_error(&e))?;
+                .map_err(|e| ImageError::Resize(Box::new(e)))?;
             &resized[..needed]
         };
         let padded;

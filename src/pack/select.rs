@@ -5,47 +5,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::catalog::{BBox, Catalog};
 use crate::shard::{CropMode, SplitRef};
-use crate::split::{self, StoredSplitError};
-
-/// Which images of a split to pack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Part {
-    /// Training classes.
-    Train,
-    /// Validation classes.
-    Val,
-    /// Test classes.
-    Test,
-    /// Every image.
-    All,
-}
-
-impl Part {
-    /// The name used in `split.csv` and folder names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Part::Train => "train",
-            Part::Val => "val",
-            Part::Test => "test",
-            Part::All => "all",
-        }
-    }
-
-    /// Whether a row of split part `part` is selected.
-    fn selects(self, part: split::Part) -> bool {
-        match self {
-            Part::All => true,
-            Part::Train => part == split::Part::Train,
-            Part::Val => part == split::Part::Val,
-            Part::Test => part == split::Part::Test,
-        }
-    }
-}
+use crate::split::{self, Selection, StoredSplitError};
 
 /// Errors from reading and selecting a split.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +58,7 @@ pub struct Selected {
 
 /// The images to pack, in packing order, and the split they come from.
 #[derive(Debug, Clone)]
-pub struct Selection {
+pub struct Chosen {
     /// The split and part.
     pub split: SplitRef,
     /// The images.
@@ -107,9 +69,9 @@ pub struct Selection {
 pub fn select(
     catalog: &Catalog,
     split_dir: &Path,
-    part: Part,
+    part: Selection,
     crop: CropMode,
-) -> Result<Selection, SelectError> {
+) -> Result<Chosen, SelectError> {
     let stored = split::read_split(split_dir)?;
     let boxes: HashMap<&str, (u32, Option<BBox>)> = catalog
         .images
@@ -120,7 +82,7 @@ pub fn select(
     let mut images = Vec::new();
     for row in stored.rows {
         present.insert(row.part.as_str());
-        if !part.selects(row.part) {
+        if !part.takes(row.part) {
             continue;
         }
         let Some(&(class_id, bbox)) = boxes
@@ -151,7 +113,7 @@ pub fn select(
     }
     // Stable: within a class, split.csv order.
     images.sort_by_key(|i| i.class_id);
-    Ok(Selection {
+    Ok(Chosen {
         split: SplitRef {
             name: stored.name,
             hash: stored.hash,

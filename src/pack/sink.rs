@@ -67,7 +67,7 @@ impl<'a> Sink<'a> {
             Err(reason) => {
                 self.written.rejected.push(Rejected {
                     path: image.path.clone(),
-                    reason: crate::fetch::chain(&reason),
+                    reason: crate::chain::chain(&reason),
                 });
                 return Ok(());
             }

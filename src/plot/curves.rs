@@ -34,10 +34,7 @@ pub fn read_run(run: &Path) -> Result<Curves, PlotError> {
     })?;
     let curves = parse_log(&text);
     if curves.loss.is_empty() && curves.metrics.is_empty() {
-        return Err(PlotError::Input(format!(
-            "{} holds no training steps or evaluations yet",
-            path.display()
-        )));
+        return Err(PlotError::EmptyLog(path));
     }
     Ok(curves)
 }

@@ -63,19 +63,16 @@ pub fn write_grid(
 ) -> Result<(), PlotError> {
     let n = set.len();
     if neighbours.len() != n || labels.len() != n {
-        return Err(PlotError::Input(format!(
-            "the grid needs one embedding and label per sample: {n} samples, {} neighbour \
-             lists, {} labels",
-            neighbours.len(),
-            labels.len()
-        )));
+        return Err(PlotError::GridInputs {
+            samples: n,
+            neighbour_lists: neighbours.len(),
+            labels: labels.len(),
+        });
     }
     let shown = options.neighbours.min(neighbours.k);
     let queries = query_indices(n, options.queries);
     if queries.is_empty() || shown == 0 {
-        return Err(PlotError::Input(
-            "the grid needs at least 2 samples, 1 query and 1 neighbour".to_string(),
-        ));
+        return Err(PlotError::GridTooSmall);
     }
     let tile = options.tile.max(2 * options.frame + 8);
     let width = tile + QUERY_GAP + shown as u32 * (tile + GAP) - GAP;
@@ -114,18 +111,13 @@ fn tile_of(
     colour: [u8; 3],
 ) -> Result<RgbImage, PlotError> {
     let sample = set.sample(index)?;
-    let decoded = sample.decode().map_err(|e| {
-        PlotError::Input(format!(
-            "sample {index} ({}) cannot be decoded: {e}",
-            set.source_path(&sample)
-        ))
+    let decoded = sample.decode().map_err(|source| PlotError::Undecodable {
+        index,
+        path: set.source_path(&sample).to_string(),
+        source,
     })?;
-    let image =
-        RgbImage::from_raw(decoded.width, decoded.height, decoded.pixels).ok_or_else(|| {
-            PlotError::Input(format!(
-                "sample {index} has a pixel buffer of the wrong size"
-            ))
-        })?;
+    let image = RgbImage::from_raw(decoded.width, decoded.height, decoded.pixels)
+        .expect("a decoded image holds width × height × 3 bytes");
     let side = image.width().min(image.height());
     let square = imageops::crop_imm(
         &image,

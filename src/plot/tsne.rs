@@ -68,15 +68,13 @@ pub fn tsne_map(
 ) -> Result<TsneMap, PlotError> {
     let (n, _) = embeddings.dims2()?;
     if n != labels.len() {
-        return Err(PlotError::Input(format!(
-            "{n} embeddings but {} labels",
-            labels.len()
-        )));
+        return Err(PlotError::CountMismatch {
+            embeddings: n,
+            labels: labels.len(),
+        });
     }
     if n < 5 {
-        return Err(PlotError::Input(format!(
-            "a t-SNE map needs at least 5 points, got {n}"
-        )));
+        return Err(PlotError::TooFewPoints(n));
     }
     let mut indices = if options.points < n {
         let mut rng = stream(options.seed, Purpose::Plot, &[0]);
@@ -126,7 +124,7 @@ pub fn tsne_map(
     let single = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
-        .map_err(|e| PlotError::Input(format!("cannot start the t-SNE thread: {e}")))?;
+        .map_err(PlotError::Thread)?;
     let flat = single.install(|| {
         let mut tsne = bhtsne::tSNE::<f32, &[f32]>::new(&samples);
         tsne.perplexity(perplexity)

@@ -12,7 +12,7 @@
 
 mod index;
 pub mod inspect;
-pub mod layout;
+pub(crate) mod layout;
 mod mmap;
 mod set;
 mod settings;
@@ -28,7 +28,7 @@ pub use index::{
     ClassSummary, INDEX_FILE, INDEX_FORMAT, IndexShard, MadeFrom, Rejected, SUMS_FILE, ShardIndex,
     SplitRef, read_sums, sources_digest,
 };
-pub use layout::{Encoding, Header, Record};
+pub use layout::{ClassEntry, Encoding, Header, Record};
 pub use set::{ClassSamples, RESIDENT_BUDGET, Sample, ShardSet};
 pub use settings::{CropMode, MAX_SIZE, Preprocess, ResizeMode, SettingsError};
 pub use view::ShardView;

@@ -39,9 +39,12 @@ pub enum ExportError {
     /// The split could not be made or written.
     #[error(transparent)]
     Split(#[from] SplitError),
-    /// An option only makes sense with another.
-    #[error("{0}")]
-    Options(String),
+    /// A ratio was given without a seed (only seeded splits have one).
+    #[error("a ratio applies to seeded splits; give a seed too")]
+    RatioWithoutSeed,
+    /// A validation fold was given without the number of folds.
+    #[error("a validation fold needs a number of folds")]
+    FoldWithoutCount,
 }
 
 /// What was written.
@@ -112,9 +115,7 @@ fn spec_of(request: &SplitRequest) -> Result<SplitSpec, ExportError> {
         },
         (None, None) => SplitMethod::Canonical,
         (None, Some(_)) => {
-            return Err(ExportError::Options(
-                "a ratio applies to seeded splits; give a seed too".to_string(),
-            ));
+            return Err(ExportError::RatioWithoutSeed);
         }
     };
     let folds = match (request.folds, request.fold) {
@@ -124,9 +125,7 @@ fn spec_of(request: &SplitRequest) -> Result<SplitSpec, ExportError> {
         }),
         (None, None) => None,
         (None, Some(_)) => {
-            return Err(ExportError::Options(
-                "a validation fold needs a number of folds".to_string(),
-            ));
+            return Err(ExportError::FoldWithoutCount);
         }
     };
     Ok(SplitSpec { method, folds })

@@ -45,9 +45,25 @@ pub enum SplitError {
         "the ratio must be strictly between 0 and 1 (the share of classes used for training), not {0}"
     )]
     BadRatio(f64),
-    /// The fold settings are impossible.
-    #[error("{0}")]
-    BadFolds(String),
+    /// Fewer than 2 folds.
+    #[error("a split needs at least 2 folds, not {0}")]
+    TooFewFolds(u32),
+    /// The validation fold is not one of the folds.
+    #[error("the validation fold must be between 0 and {} for {count} folds, not {fold}", count - 1)]
+    NoSuchFold {
+        /// The fold asked for.
+        fold: u32,
+        /// The number of folds.
+        count: u32,
+    },
+    /// More folds than training classes.
+    #[error("{count} folds need at least {count} training classes; the split has {classes}")]
+    FoldsOverClasses {
+        /// The number of folds.
+        count: u32,
+        /// The training classes.
+        classes: usize,
+    },
     /// There are too few classes to split.
     #[error("a class-disjoint split needs at least 2 classes with images; the catalogue has {0}")]
     TooFewClasses(usize),
@@ -69,8 +85,11 @@ pub enum SplitError {
     )]
     NotDisjoint(u32),
     /// An image has no official part although the split needs one.
-    #[error("{0} has no official train/test assignment")]
-    Unassigned(String),
+    #[error("{path} has no official train/test assignment")]
+    Unassigned {
+        /// The image.
+        path: String,
+    },
     /// Writing the split failed.
     #[error("cannot write {path}")]
     Write {
@@ -153,6 +172,52 @@ impl Part {
 }
 
 impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which images of a split a stage takes (`pack --split`): one part's, or every image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "&'static str")]
+pub enum Selection {
+    /// The images of one part.
+    Only(Part),
+    /// Every image.
+    All,
+}
+
+impl Selection {
+    /// The name used in folder names and in `index.json` (`train`, `val`, `test`, `all`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Selection::Only(part) => part.as_str(),
+            Selection::All => "all",
+        }
+    }
+
+    /// Whether an image of split part `part` is taken.
+    pub fn takes(self, part: Part) -> bool {
+        match self {
+            Selection::Only(wanted) => wanted == part,
+            Selection::All => true,
+        }
+    }
+}
+
+impl From<Part> for Selection {
+    fn from(part: Part) -> Selection {
+        Selection::Only(part)
+    }
+}
+
+impl From<Selection> for &'static str {
+    fn from(selection: Selection) -> &'static str {
+        selection.as_str()
+    }
+}
+
+impl fmt::Display for Selection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -275,9 +340,9 @@ pub fn class_key(seed: u64, class_id: u32, class_name: &str) -> [u8; 32] {
 fn official_classes(catalog: &Catalog) -> Result<(Vec<u32>, Vec<u32>), SplitError> {
     let mut parts: BTreeMap<u32, OfficialPart> = BTreeMap::new();
     for image in &catalog.images {
-        let part = image
-            .official
-            .ok_or_else(|| SplitError::Unassigned(image.path.clone()))?;
+        let part = image.official.ok_or_else(|| SplitError::Unassigned {
+            path: image.path.clone(),
+        })?;
         if *parts.entry(image.class_id).or_insert(part) != part {
             return Err(SplitError::NotDisjoint(image.class_id));
         }
@@ -296,21 +361,19 @@ fn official_classes(catalog: &Catalog) -> Result<(Vec<u32>, Vec<u32>), SplitErro
 fn fold_classes(train: &[u32], folds: Folds) -> Result<Vec<u32>, SplitError> {
     let (k, f) = (folds.count as usize, folds.fold as usize);
     if k < 2 {
-        return Err(SplitError::BadFolds(format!(
-            "a split needs at least 2 folds, not {k}"
-        )));
+        return Err(SplitError::TooFewFolds(folds.count));
     }
     if f >= k {
-        return Err(SplitError::BadFolds(format!(
-            "the validation fold must be between 0 and {} for {k} folds, not {f}",
-            k - 1
-        )));
+        return Err(SplitError::NoSuchFold {
+            fold: folds.fold,
+            count: folds.count,
+        });
     }
     if train.len() < k {
-        return Err(SplitError::BadFolds(format!(
-            "{k} folds need at least {k} training classes; the split has {}",
-            train.len()
-        )));
+        return Err(SplitError::FoldsOverClasses {
+            count: folds.count,
+            classes: train.len(),
+        });
     }
     let n = train.len();
     Ok(train[f * n / k..(f + 1) * n / k].to_vec())

@@ -84,11 +84,9 @@ pub fn load(
         path: state_path.clone(),
         source,
     })?;
-    let state: State = serde_json::from_slice(&bytes).map_err(|e| {
-        TrainError::Config(format!(
-            "{} is not a lifted checkpoint state: {e}",
-            state_path.display()
-        ))
+    let state: State = serde_json::from_slice(&bytes).map_err(|source| TrainError::BadState {
+        path: state_path.clone(),
+        source,
     })?;
     let weights = dir.join("weights.safetensors");
     varmap

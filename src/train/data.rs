@@ -11,10 +11,11 @@ use std::sync::Arc;
 use super::TrainError;
 use super::config::TrainConfig;
 use crate::dataset::{self, DatasetRef, Prepared};
-use crate::pack::{self, PackOptions, Part};
+use crate::pack::{self, PackOptions};
 use crate::prepare::{self, PrepareOptions};
 use crate::progress::Progress;
 use crate::shard::{MadeFrom, Preprocess, ShardSet, sources_digest};
+use crate::split::{Part, Selection};
 
 /// The shard sets a run reads.
 pub struct Data {
@@ -39,6 +40,7 @@ pub fn data_for(config: &TrainConfig, progress: Progress) -> Result<Data, TrainE
         crate::split::read_split(&split_dir).map_err(|e| pack::PackError::Select(e.into()))?;
     let settings = config.pack.normalized();
     let open = |part: Part| -> Result<Arc<ShardSet>, TrainError> {
+        let part = Selection::Only(part);
         let out = pack::default_out(&prepared, &split_dir, part, &settings)?;
         if let Ok(set) = ShardSet::open(&out)
             && up_to_date(&set, &prepared, &split.hash, &settings)

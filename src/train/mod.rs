@@ -58,9 +58,59 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
-    /// Settings that cannot work.
-    #[error("{0}")]
-    Config(String),
+    /// A checkpoint's `state.json` is not one lifted wrote.
+    #[error("{path} is not a lifted checkpoint state")]
+    BadState {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON reader found.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A run's `config.json` is not one lifted wrote.
+    #[error("{path} is not a lifted run config")]
+    BadRunConfig {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON reader found.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A run folder to resume has no checkpoint.
+    #[error("{0} has no checkpoint to resume from; start a new run there instead")]
+    NothingToResume(PathBuf),
+    /// The run's settings cannot be written as JSON.
+    #[error(
+        "the run's settings cannot be written as JSON; a path in them (the data dir, split folder \
+         or weights file) is probably not valid UTF-8: rename it"
+    )]
+    UnwritableConfig(#[source] serde_json::Error),
+    /// A device name that is neither `cpu` nor `cuda:N`.
+    #[error("device `{0}`: use cpu or cuda:N")]
+    UnknownDevice(String),
+    /// A CUDA device that cannot be used.
+    #[error(
+        "device `{device}` cannot be used; CUDA needs a GPU and a lifted built with the `cuda` \
+         feature (see docs/gpu.md)"
+    )]
+    Cuda {
+        /// The device asked for.
+        device: String,
+        /// candle's error.
+        #[source]
+        source: candle_core::Error,
+    },
+    /// A checkpoint trained on another split than the data's.
+    #[error(
+        "the checkpoint was trained on split {checkpoint}, but the data now has split {data}; \
+         resume with the same split"
+    )]
+    SplitChanged {
+        /// The checkpoint's split hash.
+        checkpoint: String,
+        /// The data's split hash.
+        data: String,
+    },
     /// The loss or the embeddings became NaN or infinite.
     #[error(
         "the {what} became {value} at epoch {epoch}, step {step}; training stopped (the last checkpoint is the last good state). \

@@ -43,12 +43,11 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
                 path: path.clone(),
                 source,
             })?;
-            let mut config: TrainConfig = serde_json::from_slice(&bytes).map_err(|e| {
-                TrainError::Config(format!(
-                    "{} is not a lifted run config: {e}",
-                    path.display()
-                ))
-            })?;
+            let mut config: TrainConfig =
+                serde_json::from_slice(&bytes).map_err(|source| TrainError::BadRunConfig {
+                    path: path.clone(),
+                    source,
+                })?;
             if let Some(epochs) = request.resume_epochs {
                 config.epochs = epochs;
                 if let Schedule::Cosine { total } = &mut config.optim.schedule {
@@ -61,10 +60,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
                 })?;
             }
             if !dir.join("checkpoint/state.json").is_file() {
-                return Err(TrainError::Config(format!(
-                    "{} has no checkpoint to resume from; start a new run there instead",
-                    dir.display()
-                )));
+                return Err(TrainError::NothingToResume(dir.to_path_buf()));
             }
             (config, dir.clone(), true)
         }
@@ -136,10 +132,5 @@ fn first_free(name: &str) -> PathBuf {
 
 /// `config.json`'s bytes; paths in it must be valid UTF-8, since a resume reads them back.
 fn config_json(config: &TrainConfig) -> Result<Vec<u8>, TrainError> {
-    serde_json::to_vec_pretty(config).map_err(|e| {
-        TrainError::Config(format!(
-            "the run's settings cannot be written as JSON ({e}); a path in them (the data dir, \
-             split folder or weights file) is probably not valid UTF-8: rename it"
-        ))
-    })
+    serde_json::to_vec_pretty(config).map_err(TrainError::UnwritableConfig)
 }

@@ -63,11 +63,10 @@ pub fn device(name: &str) -> Result<Device, TrainError> {
         .strip_prefix("cuda:")
         .or_else(|| (name == "cuda").then_some("0"))
         .and_then(|n| n.parse::<usize>().ok())
-        .ok_or_else(|| TrainError::Config(format!("device `{name}`: use cpu or cuda:N")))?;
-    Device::new_cuda(ordinal).map_err(|e| {
-        TrainError::Config(format!(
-            "device `{name}`: {e}; CUDA needs a GPU and a lifted built with the `cuda` feature (see docs/gpu.md)"
-        ))
+        .ok_or_else(|| TrainError::UnknownDevice(name.to_string()))?;
+    Device::new_cuda(ordinal).map_err(|source| TrainError::Cuda {
+        device: name.to_string(),
+        source,
     })
 }
 
@@ -134,10 +133,10 @@ pub fn train(
     let mut state = if resume {
         let state = checkpoint::load(run, &mut varmap, &mut optimizer)?;
         if state.split_hash != data.split_hash {
-            return Err(TrainError::Config(format!(
-                "the checkpoint was trained on split {}, but the data now has split {}; resume with the same split",
-                state.split_hash, data.split_hash
-            )));
+            return Err(TrainError::SplitChanged {
+                checkpoint: state.split_hash.clone(),
+                data: data.split_hash.clone(),
+            });
         }
         truncate_after(run, state.global_step)?;
         state

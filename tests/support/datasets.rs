@@ -439,3 +439,28 @@ pub fn cars_manifest(
     }
     manifest
 }
+
+/// The MATLAB-style fixture with every variable stored uncompressed, so that damage reaches
+/// the matrix parser instead of stopping at zlib.
+pub fn uncompressed_mat_fixture() -> Vec<u8> {
+    let bytes = std::fs::read(
+        crate::support::images::fixtures().join("cars196/cars_annos_matlab_style.mat"),
+    )
+    .unwrap();
+    let mut out = bytes[..128].to_vec();
+    let mut at = 128;
+    while at < bytes.len() {
+        let kind = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        assert_eq!(kind, 15, "every variable of the fixture is compressed");
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::ZlibDecoder::new(&bytes[at + 8..at + 8 + len]),
+            &mut inflated,
+        )
+        .unwrap();
+        out.extend_from_slice(&inflated);
+        at += 8 + len;
+    }
+    out
+}

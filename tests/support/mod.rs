@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use lifted::Progress;
 use lifted::fetch::FetchOptions;
 use lifted::prepare::PrepareOptions;
-use lifted::progress::Progress;
 
 /// Fast network settings for tests.
 pub fn fast_fetch() -> FetchOptions {

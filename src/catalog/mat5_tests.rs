@@ -1,11 +1,16 @@
-//! The MAT-5 reader against files written by a real MATLAB-compatible writer
+//! Tests of the MAT-5 reader against files written by a real MATLAB-compatible writer
 //! (`scipy.io.savemat`) and in MATLAB's own style (doubles stored as miUINT8/miUINT16,
 //! UTF-16 names), both made by `tools/fixtures/make_cars_mat.py` and checked there with
 //! `scipy.io.loadmat`; the expected values are that script's `expected.json`.
 
-use lifted::catalog::mat5::{self, MatError, MatValue};
+use std::path::PathBuf;
 
-use crate::support::images::fixtures;
+use super::{MatError, MatValue};
+use crate::catalog::mat5;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
 
 fn expected() -> serde_json::Value {
     let bytes = std::fs::read(fixtures().join("cars196/expected.json")).unwrap();
@@ -110,7 +115,7 @@ fn corrupted_compressed_data_is_an_error() {
 
 /// The MATLAB-style fixture with every variable stored uncompressed, so that damage reaches
 /// the matrix parser instead of stopping at zlib.
-pub fn uncompressed_fixture() -> Vec<u8> {
+fn uncompressed_fixture() -> Vec<u8> {
     let bytes = std::fs::read(fixtures().join("cars196/cars_annos_matlab_style.mat")).unwrap();
     let mut out = bytes[..128].to_vec();
     let mut at = 128;
