@@ -80,6 +80,8 @@ pub mod prepare;
 mod progress;
 #[cfg(feature = "shards")]
 mod rng;
+#[cfg(feature = "eval")]
+pub mod runlog;
 mod sample;
 #[cfg(feature = "shards")]
 pub mod shard;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifted::loader::{
-    Augment, Layout, Loader, LoaderConfig, LoaderError, Normalize, Pixels, PkSampler,
+    Augment, Layout, Loader, LoaderConfig, LoaderError, Normalize, Pixels, PkSampler, SampleError,
     SamplerConfig, SamplerError, SmallClasses, sampler,
 };
 use lifted::shard::{
@@ -559,10 +559,10 @@ fn a_sample_that_fails_to_decode_is_an_error_naming_it_in_its_batch_place() {
         Err(LoaderError::Sample {
             index: 5,
             path,
-            reason,
+            source: SampleError::Decode(decode),
         }) => {
             assert_eq!(path, "img5.jpg");
-            assert!(reason.contains("truncated JPEG"), "{reason}");
+            assert!(decode.to_string().contains("truncated JPEG"), "{decode}");
         }
         other => panic!("expected the truncated sample's error, got {other:?}"),
     }

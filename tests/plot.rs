@@ -1,13 +1,15 @@
 //! Pictures: the retrieval grid's layout and frame colours, the t-SNE map's separation and
 //! determinism, and the training-curve reader on damaged logs.
 
-use lifted::eval::{Metric, Neighbours};
+use lifted::eval::retrieval::RetrievalMetrics;
+use lifted::eval::{ClusteringReport, EvalReport, MeanSd, Metric, Neighbours};
 use lifted::plot::PlotError;
 use lifted::plot::curves::parse_log;
 use lifted::plot::grid::{
     GridOptions, QUERY_FRAME, RIGHT_FRAME, WRONG_FRAME, query_indices, write_grid,
 };
 use lifted::plot::tsne::{TsneOptions, tsne_map, write_png};
+use lifted::runlog::LogRecord;
 use lifted::shard::{Encoding, ShardSet, ShardWriter};
 
 /// Solid colour of sample `i`.
@@ -182,19 +184,61 @@ fn the_tsne_map_keeps_clusters_apart_and_is_reproducible() {
 
 #[test]
 fn the_curve_reader_skips_a_torn_last_line_and_groups_metrics() {
-    let log = concat!(
-        r#"{"type":"eval","epoch":0,"global_step":0,"report":{"retrieval":{"recall_at":[[1,0.25],[2,0.5]],"map_at_r":0.1},"clustering":{"nmi":{"mean":0.3,"sd":0.0},"f1":{"mean":0.05,"sd":0.0}}}}"#,
-        "\n",
-        r#"{"type":"step","epoch":0,"step":0,"global_step":1,"loss":3.5,"lr":0.001}"#,
-        "\n",
-        r#"{"type":"step","epoch":0,"step":1,"global_step":2,"loss":3.0,"lr":0.0005}"#,
-        "\n",
-        r#"{"type":"epoch","epoch":0,"global_step":2,"mean_loss":3.25,"seconds":1.0}"#,
-        "\n",
-        r#"{"type":"eval","epoch":1,"global_step":2,"report":{"retrieval":{"recall_at":[[1,0.5],[2,0.75]],"map_at_r":0.2}}}"#,
-        "\n",
-        r#"{"type":"step","epoch":1,"step":0,"glob"#,
-    );
+    let report = |recall: [f64; 2], map_at_r: f64, nmi_f1: Option<(f64, f64)>| EvalReport {
+        samples: 10,
+        classes: 5,
+        metric: Metric::Euclidean,
+        retrieval: RetrievalMetrics {
+            recall_at: vec![(1, recall[0]), (2, recall[1])],
+            precision_at_1: recall[0],
+            r_precision: 0.0,
+            map_at_r,
+            queries: 10,
+            lone_queries: 0,
+        },
+        clustering: nmi_f1.map(|(nmi, f1)| ClusteringReport {
+            k: 5,
+            runs: 1,
+            nmi: MeanSd { mean: nmi, sd: 0.0 },
+            ami: MeanSd { mean: 0.0, sd: 0.0 },
+            f1: MeanSd { mean: f1, sd: 0.0 },
+        }),
+    };
+    let step = |step, global_step, loss, lr| LogRecord::Step {
+        epoch: 0,
+        step,
+        global_step,
+        loss,
+        lr,
+        images_per_s: None,
+    };
+    let records = [
+        LogRecord::Eval {
+            epoch: 0,
+            global_step: 0,
+            report: report([0.25, 0.5], 0.1, Some((0.3, 0.05))),
+        },
+        step(0, 1, 3.5, 0.001),
+        step(1, 2, 3.0, 0.0005),
+        LogRecord::Epoch {
+            epoch: 0,
+            global_step: 2,
+            mean_loss: 3.25,
+            seconds: 1.0,
+        },
+        LogRecord::Eval {
+            epoch: 1,
+            global_step: 2,
+            report: report([0.5, 0.75], 0.2, None),
+        },
+    ];
+    let mut log: String = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    // A run killed while writing leaves a torn last line.
+    log.push_str(r#"{"type":"step","epoch":1,"step":0,"glob"#);
+    let log = log.as_str();
     let curves = parse_log(log);
     assert_eq!(curves.loss, [(1.0, 3.5), (2.0, 3.0)]);
     assert_eq!(curves.learning_rate, [(1.0, 0.001), (2.0, 0.0005)]);

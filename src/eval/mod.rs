@@ -148,7 +148,7 @@ pub enum EvalError {
 }
 
 /// A mean and standard deviation over k-means runs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MeanSd {
     /// Mean.
     pub mean: f64,
@@ -173,7 +173,7 @@ impl MeanSd {
 }
 
 /// Clustering metrics over the k-means runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusteringReport {
     /// k (the number of classes).
     pub k: usize,
@@ -188,7 +188,7 @@ pub struct ClusteringReport {
 }
 
 /// All metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     /// Samples.
     pub samples: usize,

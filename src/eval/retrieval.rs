@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::knn::Neighbours;
 
 /// Retrieval metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RetrievalMetrics {
     /// (K, Recall@K).
     pub recall_at: Vec<(usize, f64)>,

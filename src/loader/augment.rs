@@ -14,7 +14,7 @@
 //! All randomness comes from the stream passed in, which the loader keys by (seed, epoch,
 //! batch, position), so the output does not depend on the thread that computes it.
 
-use super::LoaderError;
+use super::{LoaderError, SampleError};
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -218,15 +218,17 @@ pub fn render(
     affine: &Affine,
     out: Slot<'_>,
     scratch: &mut Scratch,
-) -> Result<(), String> {
+) -> Result<(), SampleError> {
     let size = augment.size();
     let (fw, fh) = fit_at_least(width, height, size);
     if u64::from(fw) * u64::from(fh) > crate::imageio::MAX_PIXELS {
-        return Err(format!(
-            "a {width}x{height} sample would be scaled up to {fw}x{fh} for a {size}-pixel crop, \
-             more than {} pixels",
-            crate::imageio::MAX_PIXELS
-        ));
+        return Err(SampleError::TooLarge {
+            width,
+            height,
+            scaled_width: fw,
+            scaled_height: fh,
+            size,
+        });
     }
     let (source, sw, sh): (&[u8], u32, u32) = if (fw, fh) == (width, height) {
         (pixels, width, height)
@@ -326,12 +328,13 @@ fn resize_into(
     crop: Option<Crop>,
     tw: u32,
     th: u32,
-) -> Result<(), String> {
+) -> Result<(), SampleError> {
     let needed = tw as usize * th as usize * 3;
     out.resize(needed, 0);
-    let src = ImageRef::new(width, height, pixels, PixelType::U8x3).map_err(|e| e.to_string())?;
-    let mut dst = Image::from_slice_u8(tw, th, &mut out[..needed], PixelType::U8x3)
-        .map_err(|e| e.to_string())?;
+    let failed = |e| SampleError::Resize(Box::new(e));
+    let src = ImageRef::new(width, height, pixels, PixelType::U8x3).map_err(failed)?;
+    let mut dst =
+        Image::from_slice_u8(tw, th, &mut out[..needed], PixelType::U8x3).map_err(failed)?;
     let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     if let Some(c) = crop {
         options = options.crop(
@@ -343,7 +346,7 @@ fn resize_into(
     }
     resizer
         .resize(&src, &mut dst, &options)
-        .map_err(|e| e.to_string())
+        .map_err(|e| SampleError::Resize(Box::new(e)))
 }
 
 #[cfg(test)]

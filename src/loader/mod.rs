@@ -44,6 +44,36 @@ pub use sampler::{PkSampler, SamplerConfig, SamplerError, SmallClasses};
 
 use crate::shard::ShardError;
 
+/// Why one sample could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// Its stored JPEG does not decode.
+    #[error("its JPEG does not decode")]
+    Decode(#[source] crate::imageio::DecodeError),
+    /// Scaling it up to the crop would make it larger than the decoder's pixel limit.
+    #[error(
+        "a {width}x{height} sample would be scaled up to {scaled_width}x{scaled_height} for a \
+         {size}-pixel crop, more than {max} pixels",
+        max = crate::imageio::MAX_PIXELS
+    )]
+    TooLarge {
+        /// Stored width.
+        width: u32,
+        /// Stored height.
+        height: u32,
+        /// Width after scaling.
+        scaled_width: u32,
+        /// Height after scaling.
+        scaled_height: u32,
+        /// The crop side.
+        size: u32,
+    },
+    /// The resizer failed (its own error is the source).
+    #[error("resizing failed")]
+    Resize(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// Errors the loader reports, in place of the batch they concern.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -58,14 +88,15 @@ pub enum LoaderError {
         source: ShardError,
     },
     /// A sample could not be decoded or augmented.
-    #[error("sample {index} ({path}) cannot be loaded: {reason}")]
+    #[error("sample {index} ({path}) cannot be loaded")]
     Sample {
         /// The sample's global index.
         index: usize,
         /// Its source path.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: SampleError,
     },
     /// The sampler's settings do not work.
     #[error(transparent)]

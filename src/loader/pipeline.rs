@@ -17,11 +17,11 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use super::LoaderError;
 use super::augment::{Augment, Scratch, Slot, render};
 use super::batch::{Batch, Layout, Pixels, Pool};
 use super::normalize::{Affine, Normalize};
 use super::sampler::{PkSampler, sequential};
+use super::{LoaderError, SampleError};
 use crate::imageio::jpeg;
 use crate::limits::MAX_THREADS;
 use crate::rng::{Purpose, stream};
@@ -411,10 +411,10 @@ fn build(
         let sample = set
             .sample(index)
             .map_err(|source| LoaderError::Shard { index, source })?;
-        let fail = |reason: String| LoaderError::Sample {
+        let fail = |source: SampleError| LoaderError::Sample {
             index,
             path: set.source_path(&sample).to_string(),
-            reason,
+            source,
         };
         let (source, width, height): (&[u8], u32, u32) = match sample.encoding {
             Encoding::Raw => (
@@ -423,8 +423,8 @@ fn build(
                 u32::from(sample.height),
             ),
             Encoding::Jpeg => {
-                let jpeg =
-                    jpeg::decode_into(sample.bytes, decoded).map_err(|e| fail(e.to_string()))?;
+                let jpeg = jpeg::decode_into(sample.bytes, decoded)
+                    .map_err(|e| fail(SampleError::Decode(e)))?;
                 let (w, h) = (jpeg.width, jpeg.height);
                 (&decoded[..w * h * 3], w as u32, h as u32)
             }

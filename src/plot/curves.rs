@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde_json::Value;
 
 use super::PlotError;
 use super::palette::class_colour;
+use crate::eval::EvalReport;
+use crate::runlog::LogRecord;
 
 /// The series read from a log.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,56 +44,48 @@ pub fn read_run(run: &Path) -> Result<Curves, PlotError> {
 pub fn parse_log(text: &str) -> Curves {
     let mut curves = Curves::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(record) = serde_json::from_str::<Value>(line) else {
+        let Ok(record) = serde_json::from_str::<LogRecord>(line) else {
             curves.unreadable_lines += 1;
             continue;
         };
-        let number = |key: &str| record.get(key).and_then(Value::as_f64);
-        match record.get("type").and_then(Value::as_str) {
-            Some("step") => {
-                if let (Some(step), Some(loss)) = (number("global_step"), number("loss")) {
-                    curves.loss.push((step, loss));
-                    if let Some(lr) = number("lr") {
-                        curves.learning_rate.push((step, lr));
-                    }
+        match record {
+            LogRecord::Step {
+                global_step,
+                loss,
+                lr,
+                ..
+            } => {
+                let step = global_step as f64;
+                curves.loss.push((step, loss));
+                curves.learning_rate.push((step, lr));
+            }
+            LogRecord::Epoch {
+                global_step,
+                mean_loss,
+                ..
+            } => curves.epoch_loss.push((global_step as f64, mean_loss)),
+            LogRecord::Eval { epoch, report, .. } => {
+                for (name, value) in eval_metrics(&report) {
+                    add_point(&mut curves.metrics, name, (epoch as f64, value));
                 }
             }
-            Some("epoch") => {
-                if let (Some(step), Some(mean)) = (number("global_step"), number("mean_loss")) {
-                    curves.epoch_loss.push((step, mean));
-                }
-            }
-            Some("eval") => {
-                if let (Some(epoch), Some(report)) = (number("epoch"), record.get("report")) {
-                    for (name, value) in eval_metrics(report) {
-                        add_point(&mut curves.metrics, name, (epoch, value));
-                    }
-                }
-            }
-            _ => curves.unreadable_lines += 1,
         }
     }
     curves
 }
 
 /// The plotted metrics of one evaluation report, by display name.
-fn eval_metrics(report: &Value) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    let retrieval = &report["retrieval"];
-    if let Some(pairs) = retrieval["recall_at"].as_array() {
-        for pair in pairs {
-            if let (Some(k), Some(v)) = (pair[0].as_u64(), pair[1].as_f64()) {
-                out.push((format!("R@{k}"), v));
-            }
-        }
-    }
-    if let Some(v) = retrieval["map_at_r"].as_f64() {
-        out.push(("MAP@R".to_string(), v));
-    }
-    for (key, name) in [("nmi", "NMI"), ("f1", "F1")] {
-        if let Some(v) = report["clustering"][key]["mean"].as_f64() {
-            out.push((name.to_string(), v));
-        }
+fn eval_metrics(report: &EvalReport) -> Vec<(String, f64)> {
+    let retrieval = &report.retrieval;
+    let mut out: Vec<(String, f64)> = retrieval
+        .recall_at
+        .iter()
+        .map(|&(k, v)| (format!("R@{k}"), v))
+        .collect();
+    out.push(("MAP@R".to_string(), retrieval.map_at_r));
+    if let Some(c) = &report.clustering {
+        out.push(("NMI".to_string(), c.nmi.mean));
+        out.push(("F1".to_string(), c.f1.mean));
     }
     out
 }

@@ -254,15 +254,16 @@ pub enum ShardError {
         /// The file's hash.
         actual: String,
     },
-    /// A sample does not decode.
-    #[error("{shard}: sample {sample} does not decode: {reason}")]
+    /// A sample does not decode, or decodes to something its record and settings deny.
+    #[error("{shard}: sample {sample} does not decode as its record says")]
     Undecodable {
         /// The shard.
         shard: String,
         /// The sample.
         sample: u32,
-        /// The decoder's message.
-        reason: String,
+        /// The decoder's error, or what disagrees.
+        #[source]
+        problem: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A global sample index beyond the set.
     #[error("sample {index} does not exist; the shards hold {len} samples")]

@@ -91,32 +91,38 @@ fn check_samples(set: &ShardSet, progress: Progress) -> Result<(), ShardError> {
     let bar = progress.items(set.len() as u64, "verifying samples");
     for index in 0..set.len() {
         let sample = set.sample(index)?;
-        let undecodable = |reason: String| {
+        let undecodable = |problem: Box<dyn std::error::Error + Send + Sync>| {
             let (shard, local) = set.locate(index).expect("index < len");
             ShardError::Undecodable {
                 shard: shard.to_string(),
                 sample: local as u32,
-                reason,
+                problem,
             }
         };
-        let image = sample.decode().map_err(|e| undecodable(e.to_string()))?;
+        let image = sample.decode().map_err(|e| undecodable(e.into()))?;
         let (w, h) = (u32::from(sample.width), u32::from(sample.height));
         if (image.width, image.height) != (w, h) {
-            return Err(undecodable(format!(
-                "it decodes to {}x{}, the record says {w}x{h}",
-                image.width, image.height
-            )));
+            return Err(undecodable(
+                format!(
+                    "it decodes to {}x{}, the record says {w}x{h}",
+                    image.width, image.height
+                )
+                .into(),
+            ));
         }
         let fits = match settings.resize {
             ResizeMode::ShortSide => w.min(h) == settings.size,
             ResizeMode::PadSquare => w == settings.size && h == settings.size,
         };
         if !fits {
-            return Err(undecodable(format!(
-                "it is {w}x{h}, which {} to size {} cannot give (index.json's preprocess)",
-                settings.resize.as_str(),
-                settings.size
-            )));
+            return Err(undecodable(
+                format!(
+                    "it is {w}x{h}, which {} to size {} cannot give (index.json's preprocess)",
+                    settings.resize.as_str(),
+                    settings.size
+                )
+                .into(),
+            ));
         }
         bar.inc(1);
     }

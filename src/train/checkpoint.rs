@@ -44,10 +44,8 @@ pub fn save(
         let path = path.to_path_buf();
         move |source| TrainError::Io { path, source }
     };
-    let temp = tempfile::Builder::new()
-        .prefix(".checkpoint.tmp-")
-        .tempdir_in(run)
-        .map_err(io(run))?;
+    let target = folder(run);
+    let temp = fsutil::staging_dir(&target).map_err(io(run))?;
     varmap.save(temp.path().join("weights.safetensors"))?;
     let (tensors, steps) = optimizer.state();
     let mut tensors: HashMap<String, Tensor> = tensors;
@@ -59,17 +57,7 @@ pub fn save(
     let json = serde_json::to_vec_pretty(state).expect("a state serialises");
     fsutil::write_atomic(&temp.path().join("state.json"), &json).map_err(io(temp.path()))?;
     fsutil::sync_tree(temp.path()).map_err(io(temp.path()))?;
-    let target = folder(run);
-    let written = temp.keep();
-    if target.exists() {
-        let old = run.join(format!(".checkpoint.old-{}", std::process::id()));
-        std::fs::rename(&target, &old).map_err(io(&target))?;
-        fsutil::rename_durable(&written, &target).map_err(io(&target))?;
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    } else {
-        fsutil::rename_durable(&written, &target).map_err(io(&target))?;
-    }
-    Ok(())
+    fsutil::replace_dir(&temp.keep(), &target).map_err(io(&target))
 }
 
 /// Reads a checkpoint: sets `varmap`'s variables, restores `optimizer`, returns the state.

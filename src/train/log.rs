@@ -1,14 +1,12 @@
-//! The run's log: one JSON object per line in `log.jsonl` (`"type": "step"`, `"epoch"`,
-//! `"eval"`), appended and flushed line by line, so it can be followed while training and
-//! plotted afterwards (`lifted plot`).
+//! The run's log: one [`LogRecord`] per line in `log.jsonl`, appended and flushed line by line,
+//! so it can be followed while training and plotted afterwards (`lifted plot`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::TrainError;
+use crate::runlog::LogRecord;
 
 /// An open `log.jsonl`.
 pub struct RunLog {
@@ -32,8 +30,8 @@ impl RunLog {
     }
 
     /// Appends one record.
-    pub fn write(&mut self, record: &Value) -> Result<(), TrainError> {
-        let mut line = serde_json::to_vec(record).expect("a JSON value serialises");
+    pub fn write(&mut self, record: &LogRecord) -> Result<(), TrainError> {
+        let mut line = serde_json::to_vec(record).expect("a log record serialises");
         line.push(b'\n');
         self.file.write_all(&line).map_err(|source| TrainError::Io {
             path: self.path.clone(),
@@ -60,10 +58,8 @@ pub fn truncate_after(run: &Path, global_step: u64) -> Result<(), TrainError> {
     let kept: String = text
         .lines()
         .filter(|line| {
-            let record: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-            record["global_step"]
-                .as_u64()
-                .is_none_or(|s| s <= global_step)
+            serde_json::from_str::<LogRecord>(line)
+                .map_or(true, |record| record.global_step() <= global_step)
         })
         .map(|line| format!("{line}\n"))
         .collect();

@@ -11,7 +11,6 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::Serialize;
-use serde_json::json;
 
 use super::TrainError;
 use super::checkpoint::{self, State};
@@ -26,6 +25,7 @@ use crate::eval::{EvalReport, evaluate};
 use crate::loader::{Layout, Loader, LoaderConfig, PkSampler};
 use crate::progress::Progress;
 use crate::rng::{Purpose, stream};
+use crate::runlog::LogRecord;
 use crate::shard::ShardSet;
 
 /// What a run did.
@@ -153,7 +153,11 @@ pub fn train(
     let evaluate_now = |log: &mut RunLog, state: &State| -> Result<EvalReport, TrainError> {
         let (embeddings, labels) = embed_all(&net, &test_loader, config.eval_crop, 256, &device)?;
         let report = evaluate(&embeddings, &labels, &config.eval)?;
-        log.write(&json!({"type": "eval", "epoch": state.epoch, "global_step": state.global_step, "report": report}))?;
+        log.write(&LogRecord::Eval {
+            epoch: state.epoch,
+            global_step: state.global_step,
+            report: report.clone(),
+        })?;
         Ok(report)
     };
     let before = if resume {
@@ -217,13 +221,25 @@ pub fn train(
             epoch_loss += value;
             epoch_steps += 1;
             let rate = images as f64 / started.elapsed().as_secs_f64();
-            log.write(&json!({"type": "step", "epoch": state.epoch, "step": state.step - 1, "global_step": state.global_step, "loss": value, "lr": lr, "images_per_s": rate}))?;
+            log.write(&LogRecord::Step {
+                epoch: state.epoch,
+                step: state.step - 1,
+                global_step: state.global_step,
+                loss: value,
+                lr,
+                images_per_s: Some(rate),
+            })?;
             bar.set_message(format!("training, loss {value:.4}, {rate:.0} img/s"));
             bar.inc(1);
         }
         state.epoch += 1;
         state.step = 0;
-        log.write(&json!({"type": "epoch", "epoch": state.epoch - 1, "global_step": state.global_step, "mean_loss": epoch_loss / epoch_steps.max(1) as f64, "seconds": epoch_start.elapsed().as_secs_f64()}))?;
+        log.write(&LogRecord::Epoch {
+            epoch: state.epoch - 1,
+            global_step: state.global_step,
+            mean_loss: epoch_loss / epoch_steps.max(1) as f64,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        })?;
         if config.eval_every > 0
             && state.epoch % config.eval_every == 0
             && state.epoch < config.epochs
