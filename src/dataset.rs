@@ -223,6 +223,16 @@ pub struct OpenedDataset {
 }
 
 /// Opens a prepared dataset by name, or reads an image folder or CSV file in place.
+///
+/// # Errors
+/// For a prepared dataset: [`DatasetError::NotPrepared`] when it has no `prepared.json`,
+/// [`DatasetError::BadPrepared`] when that file cannot be read or parsed,
+/// [`DatasetError::RootMissing`] when its images folder is gone, [`DatasetError::Inconsistent`]
+/// when `catalog.csv` or the extracted files are not the ones `prepared.json` was written for, and
+/// [`DatasetError::Catalog`] when `catalog.csv` cannot be read or parsed. For a path:
+/// [`DatasetError::NotADataset`] when it is neither a folder nor a file, and
+/// [`DatasetError::Catalog`] with whatever [`catalog::generic::read_folder`] or
+/// [`catalog::generic::read_csv`] returns.
 pub fn open(reference: &DatasetRef, data_dir: &Path) -> Result<OpenedDataset, DatasetError> {
     match reference {
         DatasetRef::Named(name) => open_prepared(data_dir, name),
@@ -269,6 +279,12 @@ pub struct Prepared {
 
 /// Opens a prepared dataset, by name or by the path of its folder under a data dir. An image
 /// folder or CSV that has not been prepared is an error that says to prepare it.
+///
+/// # Errors
+/// [`DatasetError::PathNotPrepared`] when `reference` is a path without a `prepared.json`;
+/// otherwise [`DatasetError::NotPrepared`], [`DatasetError::BadPrepared`],
+/// [`DatasetError::RootMissing`], [`DatasetError::Inconsistent`] or [`DatasetError::Catalog`], as
+/// for [`open`].
 pub fn open_prepared_ref(
     reference: &DatasetRef,
     data_dir: &Path,

@@ -54,6 +54,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod archive;

@@ -339,6 +339,10 @@ pub enum CanonicalSplit {
 
 impl Manifest {
     /// The built-in manifest of a dataset.
+    ///
+    /// # Errors
+    /// [`ManifestError::Unknown`] when no built-in manifest has this name; otherwise whatever
+    /// [`Manifest::parse`] returns.
     pub fn built_in(name: &str) -> Result<Manifest, ManifestError> {
         let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) else {
             return Err(ManifestError::Unknown {
@@ -350,6 +354,10 @@ impl Manifest {
     }
 
     /// Reads and validates a manifest file.
+    ///
+    /// # Errors
+    /// [`ManifestError::Read`] when the file cannot be read as UTF-8 text; otherwise whatever
+    /// [`Manifest::parse`] returns.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
             path: path.to_path_buf(),
@@ -359,6 +367,12 @@ impl Manifest {
     }
 
     /// Parses and validates manifest text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`ManifestError::Parse`] when `text` is not valid TOML or does not match the schema;
+    /// [`ManifestError::Invalid`] when it breaks a rule the schema cannot express (an unsafe name
+    /// or path, no files, a file listed twice or without sources, a malformed hash, a zero limit,
+    /// split ranges out of order or overlapping).
     pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|source| ManifestError::Parse {
             origin: origin.to_string(),
@@ -441,6 +455,10 @@ fn check_files(files: &[SourceFile]) -> Result<(), String> {
 }
 
 /// Checks that a dataset name can be a folder name under the data dir.
+///
+/// # Errors
+/// A message in words when `name` is empty, starts with `.`, or has a character other than ASCII
+/// letters, digits, `-`, `_` and `.`.
 pub fn check_name(name: &str) -> Result<(), String> {
     let safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
     if name.is_empty() || name.starts_with('.') || !name.chars().all(safe) {

@@ -15,6 +15,13 @@ use super::{ArchiveError, Budget, ExtractReport, Sink};
 use crate::progress::Progress;
 
 /// Copies (or hard-links) everything under `folder` into `dest`.
+///
+/// # Errors
+/// [`ArchiveError::Write`] when `folder` cannot be resolved or a file or folder cannot be made in
+/// `dest`; [`ArchiveError::Corrupt`] when a folder, a file's metadata or a link under `folder`
+/// cannot be read; [`ArchiveError::UnsafePath`] when a symbolic link leads outside `folder` or a
+/// name is unsafe; and [`ArchiveError::TooManyEntries`], [`ArchiveError::EntryTooLarge`] or
+/// [`ArchiveError::TotalTooLarge`] when the copy goes over `budget`'s limits.
 pub fn copy_folder(
     folder: &Path,
     dest: &Path,

@@ -198,6 +198,18 @@ impl Budget {
 
 /// Extracts `archive` into the folder `dest` (which must exist and should be empty). A plain
 /// file (a MAT-file) is copied in as `name`, the name the dataset expects.
+///
+/// # Errors
+/// [`ArchiveError::Corrupt`] when the archive cannot be opened, is damaged or cut short, an entry
+/// holds another number of bytes than it declares, or a hard link points to no file extracted
+/// earlier; [`ArchiveError::Ambiguous`] when two entries extract to one path or a zip's local
+/// headers disagree with its central directory; [`ArchiveError::MiscountedZip`] when a zip's end
+/// record counts fewer entries than its central directory lists; [`ArchiveError::UnsafePath`] when
+/// an entry's name or a link leads outside `dest`, or a link's path goes through another link;
+/// [`ArchiveError::TooManyEntries`], [`ArchiveError::EntryTooLarge`] or
+/// [`ArchiveError::TotalTooLarge`] when the archive goes over `budget`'s limits;
+/// [`ArchiveError::Unsupported`] for an encrypted zip entry or a GNU sparse file;
+/// [`ArchiveError::Write`] when a file, folder or link cannot be made in `dest`.
 pub fn extract(
     archive: &Path,
     kind: FileKind,

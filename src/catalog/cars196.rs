@@ -41,11 +41,18 @@ pub struct CarsAnnotations {
 }
 
 /// Reads CARS-196's annotations from the folder that holds `cars_annos.mat` and `car_ims/`.
+///
+/// # Errors
+/// Whatever [`read_mat`] returns for `cars_annos.mat`.
 pub fn read(root: &Path) -> Result<Catalog, CatalogError> {
     read_mat(root, &root.join("cars_annos.mat"))
 }
 
 /// Reads a CARS-196 annotation MAT-file at `mat_path`; image paths are relative to `root`.
+///
+/// # Errors
+/// Whatever [`read_rows`] returns, and [`CatalogError::Inconsistent`] when the file has no
+/// `class_names`, or a row's path leaves `root` or its class has no name.
 pub fn read_mat(root: &Path, mat_path: &Path) -> Result<Catalog, CatalogError> {
     let annotations = read_rows(mat_path, "relative_im_path", true)?;
     let bad = |reason: String| CatalogError::Inconsistent {
@@ -108,6 +115,10 @@ pub fn read_mat(root: &Path, mat_path: &Path) -> Result<Catalog, CatalogError> {
 /// Reads the `annotations` struct array (and `class_names`, if present) of a CARS MAT-file;
 /// `name_field` is `relative_im_path` or `fname`, and `with_test` asks for the `test` field.
 /// Every number is checked: classes are whole and positive, box corners finite and ordered.
+///
+/// # Errors
+/// [`CatalogError::MissingFile`] when `mat_path` does not exist, [`CatalogError::Read`] when it
+/// cannot be read, and whatever [`parse_rows`] returns.
 pub fn read_rows(
     mat_path: &Path,
     name_field: &str,
@@ -131,6 +142,12 @@ pub fn read_rows(
 }
 
 /// [`read_rows`] on a MAT-file's bytes; `mat_path` names it in errors.
+///
+/// # Errors
+/// [`CatalogError::Mat`] when the bytes are not a MAT-file it can read, and
+/// [`CatalogError::Inconsistent`] when `annotations` or a field it needs is missing or of the wrong
+/// kind, or a row has a class that is not a positive whole number or a box corner that is not
+/// finite or out of order.
 pub fn parse_rows(
     bytes: &[u8],
     mat_path: &Path,

@@ -13,6 +13,13 @@ use super::text::TextFile;
 use super::{BBox, Catalog, CatalogError, ClassInfo, ImageRecord};
 
 /// Reads CUB's annotations from the `CUB_200_2011` folder.
+///
+/// # Errors
+/// [`CatalogError::MissingFile`] when one of the four annotation files is missing,
+/// [`CatalogError::Read`] when one cannot be read, [`CatalogError::Malformed`] when a line has the
+/// wrong fields, a bad id, number or box, a duplicate, or an id the other files do not define, and
+/// [`CatalogError::Inconsistent`] when an image has no label or no box, or lies in the folder of
+/// another class.
 pub fn read(root: &Path) -> Result<Catalog, CatalogError> {
     let classes_file = TextFile::open(&root.join("classes.txt"))?;
     let mut classes: BTreeMap<u32, String> = BTreeMap::new();

@@ -57,6 +57,12 @@ pub fn name_for(path: &Path) -> String {
 /// Symbolic links are followed when they lead to a place inside `root` (a class folder linked
 /// from elsewhere in the dataset counts as a class); one that leads outside is an error, as is
 /// a file or folder name that is not valid UTF-8 (catalogues store paths as text).
+///
+/// # Errors
+/// [`CatalogError::Read`] when `root` or a folder below it cannot be listed or resolved,
+/// [`CatalogError::LinkOutside`] when a symbolic link leads outside `root`,
+/// [`CatalogError::UndecodableNames`] when names are not valid UTF-8, and [`CatalogError::Empty`]
+/// when no class folder holds an image.
 pub fn read_folder(root: &Path) -> Result<Catalog, CatalogError> {
     let read_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -227,6 +233,13 @@ pub fn escaped(path: &Path) -> String {
 }
 
 /// Reads a CSV catalogue (see the module documentation for its columns).
+///
+/// # Errors
+/// [`CatalogError::MissingFile`] when `csv_path` does not exist, [`CatalogError::Read`] when it is
+/// not a regular file, is too large or cannot be read, [`CatalogError::Csv`] when it is not valid
+/// CSV, [`CatalogError::Malformed`] when the header lacks the columns it needs or a row has an
+/// empty path, an empty label or a bad `class_id`, [`CatalogError::Inconsistent`] when one
+/// `class_id` has two names, and [`CatalogError::Empty`] when it has no rows.
 pub fn read_csv(csv_path: &Path) -> Result<Catalog, CatalogError> {
     let csv_err = |source| CatalogError::Csv {
         path: csv_path.to_path_buf(),

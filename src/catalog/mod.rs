@@ -227,6 +227,10 @@ impl Catalog {
 }
 
 /// Reads the catalogue of a dataset whose annotations are in `root`.
+///
+/// # Errors
+/// Whatever the reader for `format` returns: [`sop::read`], [`cub200::read`], [`cars196::read`] or
+/// [`generic::read_csv`] (on `images.csv`).
 pub fn read(format: CatalogFormat, dataset: &str, root: &Path) -> Result<Catalog, CatalogError> {
     let mut catalog = match format {
         CatalogFormat::Sop => sop::read(root)?,

@@ -16,6 +16,13 @@ use super::{Catalog, CatalogError, ClassInfo, ImageRecord, OfficialPart};
 const FORM: &[&str] = &["image_id", "class_id", "super_class_id", "path"];
 
 /// Reads SOP's annotations from the `Stanford_Online_Products` folder.
+///
+/// # Errors
+/// [`CatalogError::MissingFile`] when `Ebay_info.txt`, `Ebay_train.txt` or `Ebay_test.txt` is
+/// missing, [`CatalogError::Read`] when one cannot be read, [`CatalogError::Malformed`] when a
+/// header or line is not in the documented form, an id or path is listed twice, or the split files
+/// disagree with `Ebay_info.txt`, and [`CatalogError::Inconsistent`] when an image is in neither
+/// split file.
 pub fn read(root: &Path) -> Result<Catalog, CatalogError> {
     let info = TextFile::open(&root.join("Ebay_info.txt"))?;
     check_header(&info)?;

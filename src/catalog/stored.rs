@@ -25,6 +25,10 @@ struct Row {
 }
 
 /// Writes `catalog.csv` atomically.
+///
+/// # Errors
+/// Whatever [`render_catalog_csv`] returns, and [`CatalogError::Write`] when the file cannot be
+/// written.
 pub fn write_catalog_csv(catalog: &Catalog, path: &Path) -> Result<(), CatalogError> {
     let bytes = render_catalog_csv(catalog)?;
     fsutil::write_atomic(path, &bytes).map_err(|source| CatalogError::Write {
@@ -34,6 +38,10 @@ pub fn write_catalog_csv(catalog: &Catalog, path: &Path) -> Result<(), CatalogEr
 }
 
 /// The bytes of `catalog.csv`.
+///
+/// # Errors
+/// [`CatalogError::Csv`] or [`CatalogError::Write`] when the CSV writer fails (in practice it does
+/// not, as it writes to memory).
 pub fn render_catalog_csv(catalog: &Catalog) -> Result<Vec<u8>, CatalogError> {
     let path = Path::new("catalog.csv");
     let names = catalog.class_names();
@@ -68,6 +76,9 @@ pub fn render_catalog_csv(catalog: &Catalog) -> Result<Vec<u8>, CatalogError> {
 }
 
 /// Reads a `catalog.csv` written by [`write_catalog_csv`].
+///
+/// # Errors
+/// [`CatalogError::Read`] when `path` cannot be read, and whatever [`parse_catalog_csv`] returns.
 pub fn read_catalog_csv(path: &Path, dataset: &str, root: &Path) -> Result<Catalog, CatalogError> {
     let bytes = std::fs::read(path).map_err(|source| CatalogError::Read {
         path: path.to_path_buf(),
@@ -77,6 +88,10 @@ pub fn read_catalog_csv(path: &Path, dataset: &str, root: &Path) -> Result<Catal
 }
 
 /// Parses the bytes of a `catalog.csv` (read from `path`, named in errors).
+///
+/// # Errors
+/// [`CatalogError::Csv`] when a row is not valid CSV or does not have the columns and value types
+/// of `catalog.csv`.
 pub fn parse_catalog_csv(
     bytes: &[u8],
     path: &Path,

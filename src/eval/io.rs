@@ -30,6 +30,12 @@ pub fn read_embeddings(path: &Path) -> Result<Tensor, EvalError> {
 }
 
 /// Reads N integer labels from a `.npy` file or a CSV file.
+///
+/// # Errors
+/// [`EvalError::Io`] when the file cannot be read (or a CSV is not UTF-8); [`EvalError::NotNpy`]
+/// when a `.npy` file is not one lifted reads or does not hold integers;
+/// [`EvalError::NoLabelColumn`] when a CSV's header has no `label` or `class_id` column;
+/// [`EvalError::BadLabel`] when a CSV cell is not an integer.
 pub fn read_labels(path: &Path) -> Result<Vec<i64>, EvalError> {
     let is_npy = path
         .extension()
@@ -70,6 +76,10 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, EvalError> {
 }
 
 /// Writes embeddings as a float32 `.npy` file.
+///
+/// # Errors
+/// [`EvalError::Tensor`] when the embeddings cannot be converted to float32 on the CPU;
+/// [`EvalError::Write`] when the file cannot be written.
 pub fn write_embeddings(embeddings: &Tensor, path: &Path) -> Result<(), EvalError> {
     embeddings
         .to_dtype(DType::F32)?

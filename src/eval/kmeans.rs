@@ -51,6 +51,9 @@ pub struct KMeansResult {
 }
 
 /// Clusters the rows of `x` (N×D).
+///
+/// # Errors
+/// candle's errors from the tensor operations, among them one when `x` is not 2-D.
 pub fn kmeans(x: &Tensor, config: KMeansConfig) -> candle_core::Result<KMeansResult> {
     let x = x.to_dtype(DType::F32)?.contiguous()?;
     let (n, d) = x.dims2()?;

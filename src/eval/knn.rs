@@ -82,6 +82,9 @@ impl PartialOrd for Candidate {
 /// features (post-ReLU pooling, heads without normalisation) carry. Cosine: rows are scaled to
 /// unit length and ranked by −q·r; a row of zeros has similarity 0 to every row (distance 1), as
 /// scikit-learn and pytorch-metric-learning define it.
+///
+/// # Errors
+/// candle's errors from the tensor operations, among them one when `x` is not 2-D.
 pub fn knn(x: &Tensor, k: usize, metric: Metric, block: usize) -> candle_core::Result<Neighbours> {
     let x = x.to_dtype(DType::F32)?;
     let n = x.dim(0)?;

@@ -242,6 +242,9 @@ impl fmt::Display for EvalReport {
 }
 
 /// Evaluates `embeddings` (N×D) with integer class `labels` (N).
+///
+/// # Errors
+/// Whatever [`evaluate_with_neighbours`] returns.
 pub fn evaluate(
     embeddings: &Tensor,
     labels: &[i64],
@@ -252,6 +255,13 @@ pub fn evaluate(
 
 /// [`evaluate`], also returning the nearest neighbours it found (as many per sample as the
 /// metrics needed: the largest K and the largest class size − 1), for pictures.
+///
+/// # Errors
+/// [`EvalError::NotMatrix`] when `embeddings` is not 2-D; [`EvalError::NoDimensions`] when it has
+/// no columns; [`EvalError::ZeroK`] when `options.recall_at` holds 0; [`EvalError::CountMismatch`]
+/// when there are not as many labels as rows; [`EvalError::TooFewSamples`] for fewer than 2 rows;
+/// [`EvalError::NonFinite`] when a value is NaN or infinite; [`EvalError::NoQueries`] when no class
+/// has 2 samples; [`EvalError::Tensor`] when a tensor operation fails.
 pub fn evaluate_with_neighbours(
     embeddings: &Tensor,
     labels: &[i64],

@@ -72,6 +72,9 @@ impl fmt::Display for Mismatch {
 }
 
 /// Hashes a file, computing MD5 too when `with_md5` is set; advances `bar` by bytes read.
+///
+/// # Errors
+/// The I/O error when the file cannot be opened or read.
 pub fn digest_file(path: &Path, with_md5: bool, bar: &ProgressBar) -> io::Result<Digests> {
     let mut file = File::open(path)?;
     let mut sha256 = Sha256::new();

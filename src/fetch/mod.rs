@@ -491,6 +491,11 @@ pub fn unpacked_folder(folder: &Path) -> Fetched {
 }
 
 /// Verifies a file that is already on disk (given with `--archive`, or downloaded earlier).
+///
+/// # Errors
+/// [`FetchError::Io`] when `path` cannot be read; without `allow_unverified`,
+/// [`FetchError::NoChecksum`] when the manifest has no hash for the file and
+/// [`FetchError::Rejected`] when the file does not match it.
 pub fn verify_local(
     file: &SourceFile,
     path: &Path,

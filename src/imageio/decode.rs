@@ -143,12 +143,22 @@ pub(crate) fn check_size(width: u64, height: u64) -> Result<(), DecodeError> {
 }
 
 /// Decodes any supported image file to RGB8.
+///
+/// # Errors
+/// Whatever [`decode_checked`] returns.
 pub fn decode_rgb8(bytes: &[u8]) -> Result<Rgb8Image, DecodeError> {
     decode_checked(bytes).map(|(image, _)| image)
 }
 
 /// Decodes any supported image file to RGB8, also returning the warning a damaged but
 /// readable JPEG gave (see the module documentation).
+///
+/// # Errors
+/// [`DecodeError::Empty`] for no bytes; [`DecodeError::UnknownFormat`] when the bytes are none of
+/// the formats read; [`DecodeError::Jpeg`] when libjpeg stops on damaged data;
+/// [`DecodeError::Truncated`] when the file ends before its image data does; [`DecodeError::Image`]
+/// when a PNG, GIF, BMP or WebP file is damaged; [`DecodeError::Size`] when the image has no pixels
+/// or is over [`MAX_SIDE`] or [`MAX_PIXELS`].
 pub fn decode_checked(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), DecodeError> {
     match sniff_format(bytes) {
         Some(Format::Jpeg) => jpeg::decode(bytes),
@@ -168,6 +178,9 @@ pub fn decode_checked(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), Decod
 /// Whether an image file decodes (see [`decode_checked`]), and the warning of a damaged but
 /// readable JPEG; a JPEG is judged without producing its full-size pixels
 /// ([`jpeg::check`]), other formats are decoded.
+///
+/// # Errors
+/// The same errors as [`decode_checked`].
 pub fn check_decodes(bytes: &[u8]) -> Result<Option<String>, DecodeError> {
     match sniff_format(bytes) {
         Some(Format::Jpeg) => jpeg::check(bytes).map(|decoded| decoded.warning),

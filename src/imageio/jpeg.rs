@@ -51,11 +51,19 @@ pub struct Decoded {
 pub struct EncodeError(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 /// Width and height from a JPEG header, without decoding.
+///
+/// # Errors
+/// [`DecodeError::Jpeg`] when libjpeg cannot read the header (the bytes are not a JPEG, or it is
+/// damaged); [`DecodeError::Truncated`] when the file ends inside the header; [`DecodeError::Size`]
+/// when the image has no pixels or is over the size limits.
 pub fn dimensions(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
     with_decoder(|d| d.run(|d| d.header(bytes)))
 }
 
 /// Decodes a JPEG to RGB8, with the warning of a damaged but readable file.
+///
+/// # Errors
+/// Whatever [`decode_into`] returns.
 pub fn decode(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), DecodeError> {
     let mut pixels = Vec::new();
     let decoded = decode_into(bytes, &mut pixels)?;
@@ -72,6 +80,11 @@ pub fn decode(bytes: &[u8]) -> Result<(Rgb8Image, Option<String>), DecodeError> 
 
 /// Decodes a JPEG to RGB8 into the first `width * height * 3` bytes of `buffer`, which grows
 /// as needed and is otherwise reused as is (hot loops keep one per thread).
+///
+/// # Errors
+/// [`DecodeError::Jpeg`] when libjpeg stops on a fatal error (the bytes are not a JPEG, or are
+/// damaged beyond recovery); [`DecodeError::Truncated`] when the file ends before every scanline is
+/// decoded; [`DecodeError::Size`] when the image has no pixels or is over the size limits.
 pub fn decode_into(bytes: &[u8], buffer: &mut Vec<u8>) -> Result<Decoded, DecodeError> {
     with_decoder(|d| d.run(|d| d.decode(bytes, buffer, Scale::Full)))
 }
@@ -93,6 +106,9 @@ pub fn simd() -> bool {
 /// reads and entropy-decodes every byte of the file exactly as [`decode`] does (so the
 /// verdict and the warning are the same), but outputs it at 1/8 scale, which skips most of
 /// the inverse DCT, upsampling and colour conversion. For checks that keep no pixels.
+///
+/// # Errors
+/// The same errors as [`decode`].
 pub fn check(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let mut pixels = Vec::new();
     with_decoder(|d| d.run(|d| d.decode(bytes, &mut pixels, Scale::Eighth)))
@@ -108,6 +124,10 @@ enum Scale {
 }
 
 /// Encodes RGB8 pixels as a baseline JPEG with 4:2:0 chroma subsampling (Pillow's default).
+///
+/// # Errors
+/// [`EncodeError`] when `width` or `height` is 0, `pixels` holds fewer than `width * height * 3`
+/// bytes, or libjpeg stops on a fatal error.
 pub fn encode(
     pixels: &[u8],
     width: usize,

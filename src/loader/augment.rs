@@ -57,6 +57,11 @@ impl Augment {
     /// Checks the settings: a side of 1 to [`crate::shard::MAX_SIZE`], and for
     /// RandomResizedCrop an area share range within (0, 1] and a positive ratio range, each with
     /// its low end first.
+    ///
+    /// # Errors
+    /// [`LoaderError::OutputSize`] when the side is 0 or over [`crate::shard::MAX_SIZE`];
+    /// [`LoaderError::CropRange`] when a RandomResizedCrop's scale or ratio range is empty or out
+    /// of bounds.
     pub fn validate(&self) -> Result<(), LoaderError> {
         let size = self.size();
         if size == 0 || size > crate::shard::MAX_SIZE {
@@ -208,6 +213,10 @@ pub fn fit_at_least(width: u32, height: u32, size: u32) -> (u32, u32) {
 /// Writes one augmented sample into its slot of a batch buffer.
 ///
 /// `pixels` is a `width`×`height` RGB8 image; `out` is the sample's slot (`3·S·S` values).
+///
+/// # Errors
+/// [`SampleError::TooLarge`] when scaling the image up to the crop would take it over
+/// [`crate::imageio::MAX_PIXELS`]; [`SampleError::Resize`] when the resizer fails.
 #[allow(clippy::too_many_arguments)]
 pub fn render(
     augment: &Augment,

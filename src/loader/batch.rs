@@ -73,6 +73,9 @@ impl Batch {
 
     /// The pixels as a candle tensor on `device` (`f32` NCHW, or `u8` NHWC), copied out of the
     /// batch's buffer so that the buffer can be reused (with the `train` feature).
+    ///
+    /// # Errors
+    /// candle's error when the tensor cannot be made on `device`.
     #[cfg(feature = "train")]
     pub fn images(&self, device: &candle_core::Device) -> candle_core::Result<candle_core::Tensor> {
         match self.pixels() {
@@ -82,6 +85,9 @@ impl Batch {
     }
 
     /// The labels as a `u32` tensor on `device` (with the `train` feature).
+    ///
+    /// # Errors
+    /// candle's error when the tensor cannot be made on `device`.
     #[cfg(feature = "train")]
     pub fn label_tensor(
         &self,

@@ -27,6 +27,9 @@ const DIGITS: [[u8; 5]; 10] = [
 
 /// Writes `batch` as a PNG grid of `per_row` images per row; floats are un-normalised with
 /// `normalize`.
+///
+/// # Errors
+/// The `image` crate's error when the PNG cannot be encoded or written to `path`.
 pub fn write_grid(
     batch: &Batch,
     per_row: usize,

@@ -24,6 +24,10 @@ impl Normalize {
     };
 
     /// Checks that every mean is finite and every standard deviation finite and positive.
+    ///
+    /// # Errors
+    /// [`LoaderError::Normalize`] when a mean is not finite or a standard deviation is not finite
+    /// and positive.
     pub fn validate(&self) -> Result<(), LoaderError> {
         let good = self.mean.iter().all(|m| m.is_finite())
             && self.std.iter().all(|s| s.is_finite() && *s > 0.0);

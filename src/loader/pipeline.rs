@@ -91,6 +91,12 @@ pub struct Loader {
 
 impl Loader {
     /// Starts `config.threads` workers over `set`.
+    ///
+    /// # Errors
+    /// [`LoaderError::Threads`] when `config.threads` is 0 or over [`MAX_THREADS`];
+    /// [`LoaderError::Prefetch`] when `config.prefetch` is not 1 to 64; [`LoaderError::Normalize`]
+    /// when [`Normalize::validate`] refuses `config.normalize`; [`LoaderError::Spawn`] when a
+    /// worker thread cannot be started.
     pub fn new(set: Arc<ShardSet>, config: LoaderConfig) -> Result<Loader, LoaderError> {
         if config.threads == 0 || config.threads > MAX_THREADS {
             return Err(LoaderError::Threads(config.threads));

@@ -132,6 +132,11 @@ pub struct PkSampler {
 
 impl PkSampler {
     /// A sampler over `classes` (class id, sample indices).
+    ///
+    /// # Errors
+    /// [`SamplerError::EmptyBatch`] when P or K is 0; [`SamplerError::RankOutside`] when the world
+    /// is empty or the rank is not in it; [`SamplerError::Indivisible`] when the ranks do not
+    /// divide P; [`SamplerError::TooFewClasses`] when fewer than P classes can be sampled.
     pub fn new(
         classes: Vec<(u32, Vec<usize>)>,
         config: SamplerConfig,

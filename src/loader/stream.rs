@@ -99,6 +99,12 @@ impl fmt::Display for StreamReport {
 }
 
 /// Streams `options.epochs` epochs of P×K batches.
+///
+/// # Errors
+/// [`StreamError::Shards`] with whatever [`ShardSet::open`] returns; [`StreamError::Loader`] when
+/// the sampler or loader settings are refused ([`PkSampler::new`], [`Loader::new`]) or a batch
+/// fails (a bad augmentation, a batch too large, a sample that cannot be read or decoded);
+/// [`StreamError::Grid`] when the grid cannot be written.
 pub fn stream(options: &StreamOptions) -> Result<StreamReport, StreamError> {
     let set = Arc::new(ShardSet::open(&options.shards)?);
     let classes = set

@@ -9,6 +9,9 @@ pub const MIN_SQUARED_DISTANCE: f64 = 1e-12;
 
 /// The N×N Euclidean distances between the rows of `x` (N×D):
 /// √max(‖xᵢ‖² + ‖xⱼ‖² − 2xᵢ·xⱼ, [`MIN_SQUARED_DISTANCE`]), the original layer's formula.
+///
+/// # Errors
+/// candle's errors from the tensor operations, among them one when `x` is not 2-D.
 pub fn euclidean(x: &Tensor) -> candle_core::Result<Tensor> {
     squared_euclidean(x)?
         .clamp(MIN_SQUARED_DISTANCE, f64::MAX)?

@@ -16,8 +16,13 @@ const EXCLUDED: f64 = -1e30;
 ///
 /// over every unordered pair i < j of the batch with yᵢ = yⱼ (P), with Euclidean, not squared,
 /// distances D and margin α. The log-sum-exp is stabilised by the larger of the two anchors'
-/// maxima, as the layer does. Errors: wrong shapes, a batch with no positive pair, a batch of
-/// one class.
+/// maxima, as the layer does.
+///
+/// # Errors
+/// [`LossError::EmbeddingsShape`] when `embeddings` is not N×D with N ≥ 2 and D ≥ 1;
+/// [`LossError::LabelsShape`] when `labels` is not a vector of N; [`LossError::NoPositivePair`]
+/// when no two samples share a class; [`LossError::NoNegativePair`] when all samples share one;
+/// [`LossError::Tensor`] when a tensor operation fails.
 pub fn lifted_structured_loss(
     embeddings: &Tensor,
     labels: &Tensor,
@@ -48,7 +53,10 @@ pub fn lifted_structured_loss(
 ///
 /// Lₐ = max(0, log Σ_{p: yₚ=yₐ, p≠a} exp(Dₐₚ) + log Σ_{n: yₙ≠yₐ} exp(α − Dₐₙ)),
 ///
-/// averaged over the anchors. Errors as for [`lifted_structured_loss`].
+/// averaged over the anchors.
+///
+/// # Errors
+/// As for [`lifted_structured_loss`].
 pub fn generalized_lifted_loss(
     embeddings: &Tensor,
     labels: &Tensor,

@@ -67,6 +67,10 @@ pub enum LossKind {
 
 impl LossKind {
     /// Computes this loss.
+    ///
+    /// # Errors
+    /// Whatever the chosen loss returns: [`lifted_structured_loss`], [`contrastive_loss`],
+    /// [`triplet_loss`] or [`generalized_lifted_loss`].
     pub fn compute(
         self,
         embeddings: &Tensor,

@@ -8,6 +8,11 @@ use super::{LossError, check_inputs, masked_sum, masks_with_both_pairs};
 
 /// The contrastive loss (Hadsell et al. 2006; the paper's eq. 1), averaged over the n(n−1)/2
 /// unordered pairs of the batch: `same · D² + different · max(0, α − D)²`.
+///
+/// # Errors
+/// [`LossError::EmbeddingsShape`] when `embeddings` is not N×D with N ≥ 2 and D ≥ 1;
+/// [`LossError::LabelsShape`] when `labels` is not a vector of N; [`LossError::Tensor`] when a
+/// tensor operation fails. A batch without positive or negative pairs is not an error.
 pub fn contrastive_loss(
     embeddings: &Tensor,
     labels: &Tensor,
@@ -35,6 +40,9 @@ pub fn contrastive_loss(
 /// The triplet loss (Schroff et al. 2015; the paper's eq. 2) with squared distances, averaged
 /// over every valid triplet (a, p, n): a ≠ p of one class, n of another:
 /// `max(0, D²ₐₚ − D²ₐₙ + α)`.
+///
+/// # Errors
+/// As for [`lifted_structured_loss`](super::lifted_structured_loss).
 pub fn triplet_loss(
     embeddings: &Tensor,
     labels: &Tensor,

@@ -222,6 +222,18 @@ impl fmt::Display for PackSummary {
 }
 
 /// Packs one part of a prepared dataset's split into shards.
+///
+/// # Errors
+/// [`PackError::Settings`] when `options.preprocess` cannot work; [`PackError::Threads`] when
+/// `options.threads` is 0 or over [`MAX_THREADS`]; [`PackError::Dataset`] when the dataset is not
+/// prepared or cannot be opened; [`PackError::Select`] when the split cannot be read, lists an
+/// image the catalogue lacks, has no images in the part, or lacks boxes a box crop needs;
+/// [`PackError::OutputName`], [`PackError::OutputTaken`], [`PackError::OtherPack`] or
+/// [`PackError::Busy`] when the output folder cannot be used (see [`output::examine`]);
+/// [`PackError::Pool`] when the threads cannot be started; [`PackError::Rejected`] when, with
+/// `options.strict`, an image cannot be packed; [`PackError::Nothing`] when no image can be;
+/// [`PackError::Io`] or [`PackError::Shard`] when a file cannot be written or the output cannot be
+/// swapped in.
 pub fn pack(dataset: &DatasetRef, options: &PackOptions) -> Result<PackSummary, PackError> {
     let started = Instant::now();
     let settings = check_options(options)?;
@@ -386,6 +398,9 @@ fn index_for(
 
 /// The folder `pack` writes to by default for a prepared dataset, a split folder, a part and
 /// preprocessing settings: `<data>/<dataset>/shards/<split>-<part>-<settings>`.
+///
+/// # Errors
+/// [`PackError::Select`] with whatever [`crate::split::read_split`] returns for `split_dir`.
 pub fn default_out(
     prepared: &Prepared,
     split_dir: &Path,

@@ -56,6 +56,10 @@ fn is_pack_file(name: &str) -> bool {
 }
 
 /// Describes what `out` holds, or refuses it (see the module documentation).
+///
+/// # Errors
+/// [`PackError::Io`] when `out` or its entries cannot be read; [`PackError::OutputTaken`] when
+/// `out` is not a folder, or is a folder that holds more than an earlier pack.
 pub fn examine(out: &Path) -> Result<Existing, PackError> {
     let refuse = |what: String| PackError::OutputTaken {
         out: out.to_path_buf(),

@@ -90,6 +90,13 @@ struct Scratch {
 
 impl Preprocess {
     /// Preprocesses the bytes of one image file; the error says why it cannot be packed.
+    ///
+    /// # Errors
+    /// [`ImageError::Decode`] when the bytes do not decode; [`ImageError::NoBox`] when a box crop
+    /// is asked for and `bbox` is `None`; [`ImageError::BoxOutside`] when the box misses the image;
+    /// [`ImageError::Unscalable`] when the target size cannot be reached from the image's size;
+    /// [`ImageError::Resize`] when the resizer fails; [`ImageError::Encode`] when JPEG encoding
+    /// fails.
     pub fn run(&self, file: &[u8], bbox: Option<BBox>) -> Result<Processed, ImageError> {
         SCRATCH.with(|scratch| self.run_with(file, bbox, &mut scratch.borrow_mut()))
     }

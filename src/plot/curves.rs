@@ -27,6 +27,10 @@ pub struct Curves {
 }
 
 /// Reads the curves of the run in `run` (its `log.jsonl`).
+///
+/// # Errors
+/// [`PlotError::Io`] when `log.jsonl` cannot be read as text; [`PlotError::EmptyLog`] when it holds
+/// no step and no evaluation.
 pub fn read_run(run: &Path) -> Result<Curves, PlotError> {
     let path = run.join("log.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|source| PlotError::Io {
@@ -98,6 +102,9 @@ fn add_point(series: &mut Vec<(String, Vec<(f64, f64)>)>, name: String, point: (
 }
 
 /// Draws `curves` as an SVG of `width` × `height` pixels at `path`, titled `title`.
+///
+/// # Errors
+/// [`PlotError::Draw`] when drawing fails or the SVG cannot be written to `path`.
 pub fn write_svg(
     curves: &Curves,
     title: &str,

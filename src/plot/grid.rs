@@ -54,6 +54,12 @@ pub fn query_indices(n: usize, count: usize) -> Vec<usize> {
 
 /// Draws the retrieval grid of `set` (whose sample `i` has embedding row `i`, neighbours
 /// `neighbours.of(i)` and class `labels[i]`) and writes it to `path` as PNG.
+///
+/// # Errors
+/// [`PlotError::GridInputs`] when `neighbours` or `labels` does not have one entry per sample of
+/// `set`; [`PlotError::GridTooSmall`] when there is no query or no neighbour to show;
+/// [`PlotError::Shard`] when a sample cannot be read; [`PlotError::Undecodable`] when it does not
+/// decode; [`PlotError::Image`] when the PNG cannot be written.
 pub fn write_grid(
     set: &ShardSet,
     neighbours: &Neighbours,

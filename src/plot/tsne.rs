@@ -61,6 +61,12 @@ pub struct TsneMap {
 }
 
 /// Maps `embeddings` (N×D) with class `labels` to 2-D.
+///
+/// # Errors
+/// [`PlotError::Tensor`] when `embeddings` is not 2-D or a tensor operation fails;
+/// [`PlotError::CountMismatch`] when there are not as many labels as rows;
+/// [`PlotError::TooFewPoints`] for fewer than 5 rows; [`PlotError::Thread`] when the t-SNE thread
+/// cannot be started.
 pub fn tsne_map(
     embeddings: &Tensor,
     labels: &[i64],
@@ -143,6 +149,9 @@ pub fn tsne_map(
 }
 
 /// Draws `map` as a `size`×`size` PNG at `path`, one colour per class.
+///
+/// # Errors
+/// [`PlotError::Draw`] when drawing fails; [`PlotError::Image`] when the PNG cannot be written.
 pub fn write_png(map: &TsneMap, size: u32, path: &Path) -> Result<(), PlotError> {
     let draw_error = |e: &dyn std::fmt::Display| PlotError::Draw {
         path: path.to_path_buf(),

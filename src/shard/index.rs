@@ -111,11 +111,20 @@ pub struct Rejected {
 
 impl ShardIndex {
     /// Reads `dir/index.json`.
+    ///
+    /// # Errors
+    /// Whatever [`ShardIndex::read_with_digest`] returns.
     pub fn read(dir: &Path) -> Result<ShardIndex, ShardError> {
         Ok(ShardIndex::read_with_digest(dir)?.0)
     }
 
     /// Reads `dir/index.json` and returns it with the SHA-256 of its bytes.
+    ///
+    /// # Errors
+    /// [`ShardError::Io`] when `index.json` cannot be read, is not a regular file or is over the
+    /// size limit; [`ShardError::IndexMismatch`] when its `format` is not the one this lifted reads
+    /// (another version, or not a lifted index); [`ShardError::Index`] when it does not parse as an
+    /// index.
     pub fn read_with_digest(dir: &Path) -> Result<(ShardIndex, [u8; 32]), ShardError> {
         let path = dir.join(INDEX_FILE);
         let bytes = fsutil::read_regular(&path, MAX_INDEX_BYTES).map_err(|e| ShardError::Io {
@@ -183,6 +192,10 @@ pub fn sources_digest<'a>(root: &Path, paths: impl IntoIterator<Item = &'a str>)
 }
 
 /// Reads `shards.sha256`: (file name, lower-case hex SHA-256) per line.
+///
+/// # Errors
+/// [`ShardError::Io`] when `shards.sha256` cannot be read, is not a regular file or is over the
+/// size limit; [`ShardError::IndexMismatch`] when a line is not `<sha256>  <file>`.
 pub fn read_sums(dir: &Path) -> Result<Vec<(String, String)>, ShardError> {
     let path = dir.join(SUMS_FILE);
     let bytes = fsutil::read_regular(&path, MAX_INDEX_BYTES).map_err(|e| ShardError::Io {

@@ -108,6 +108,10 @@ impl fmt::Display for InspectReport {
 
 /// Writes `count` samples, spread evenly over the set, into `out` as image files (JPEG
 /// samples as stored, raw samples as PNG); returns their paths.
+///
+/// # Errors
+/// [`ShardError::Io`] when `out` cannot be made or a file cannot be written; whatever
+/// [`ShardSet::sample`] returns for a sample read.
 pub fn dump(set: &ShardSet, count: usize, out: &Path) -> Result<Vec<PathBuf>, ShardError> {
     std::fs::create_dir_all(out).map_err(|source| ShardError::Io {
         path: out.to_path_buf(),

@@ -36,6 +36,10 @@ pub use writer::{ShardWriter, Unsealed, WrittenShard};
 
 /// Finishes a packed folder: writes `index` (whose `shards` must list `unsealed` in order) as
 /// `dir/index.json`, seals every shard with the index's SHA-256, and writes `shards.sha256`.
+///
+/// # Errors
+/// [`ShardError::Io`] when `index.json`, a shard's header or `shards.sha256` cannot be written, or
+/// a shard cannot be renamed into place.
 pub fn seal_folder(
     dir: &Path,
     index: &ShardIndex,

@@ -73,6 +73,9 @@ pub struct Sample<'a> {
 
 impl Sample<'_> {
     /// The sample's pixels.
+    ///
+    /// # Errors
+    /// For a JPEG sample, whatever [`decode_rgb8`] returns; a raw sample does not fail.
     pub fn decode(&self) -> Result<Rgb8Image, DecodeError> {
         match self.encoding {
             Encoding::Jpeg => decode_rgb8(self.bytes),
@@ -121,6 +124,14 @@ impl ShardSet {
     ///
     /// The shards must not be modified or truncated while the set is open (see
     /// `docs/FORMAT.md`); `lifted` itself never modifies a shard in place.
+    ///
+    /// # Errors
+    /// Whatever [`ShardIndex::read_with_digest`] returns; [`ShardError::Io`] when a shard cannot be
+    /// mapped; whatever [`ShardView::parse`] returns for a shard's bytes;
+    /// [`ShardError::IndexMismatch`] when a shard's file name is not a plain name, or the shards
+    /// disagree with `index.json` (the index hash they were sealed with, a length, position,
+    /// encoding or sample count, class order across shards, the class list, or a source index
+    /// beyond the sources).
     pub fn open(dir: &Path) -> Result<ShardSet, ShardError> {
         let (index, index_sha256) = ShardIndex::read_with_digest(dir)?;
         let index_path = dir.join(super::index::INDEX_FILE);
@@ -285,6 +296,10 @@ impl ShardSet {
     }
 
     /// Sample `index` (global), with its bytes checked against their CRC.
+    ///
+    /// # Errors
+    /// [`ShardError::OutOfBounds`] when `index` is not below [`ShardSet::len`];
+    /// [`ShardError::SampleChecksum`] when the bytes do not match their CRC.
     pub fn sample(&self, index: usize) -> Result<Sample<'_>, ShardError> {
         if index >= self.len() {
             return Err(ShardError::OutOfBounds {
@@ -343,6 +358,9 @@ impl ShardSet {
 
     /// The source index of sample `index` (global), read from its record without touching the
     /// sample's bytes.
+    ///
+    /// # Errors
+    /// [`ShardError::OutOfBounds`] when `index` is not below [`ShardSet::len`].
     pub fn source_index(&self, index: usize) -> Result<u32, ShardError> {
         if index >= self.len() {
             return Err(ShardError::OutOfBounds {

@@ -117,6 +117,10 @@ impl Preprocess {
     }
 
     /// Checks the size and the quality.
+    ///
+    /// # Errors
+    /// [`SettingsError::Size`] when the size is 0 or over [`MAX_SIZE`]; [`SettingsError::Quality`]
+    /// when JPEG samples have no quality or one outside 1 to 100.
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.size == 0 || self.size > MAX_SIZE {
             return Err(SettingsError::Size(self.size));

@@ -40,6 +40,14 @@ impl std::fmt::Display for VerifyReport {
 }
 
 /// Checks a packed folder completely; the first problem found is the error.
+///
+/// # Errors
+/// Whatever [`read_sums`] returns; [`ShardError::IndexMismatch`] when `shards.sha256` does not list
+/// exactly the index's shards, or the index's sources are not each packed or rejected exactly once;
+/// [`ShardError::Io`] when a shard cannot be read; [`ShardError::ShardHash`] when a shard's SHA-256
+/// differs from `shards.sha256`; [`ShardError::SampleChecksum`] when a sample does not match its
+/// CRC; [`ShardError::Undecodable`] when a sample does not decode, or decodes to another size than
+/// its record's or one the index's settings cannot give.
 pub fn verify(set: &ShardSet, progress: Progress) -> Result<VerifyReport, ShardError> {
     let bytes = check_shard_hashes(set, progress)?;
     check_samples(set, progress)?;

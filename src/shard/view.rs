@@ -20,6 +20,19 @@ pub struct ShardView<'a> {
 
 impl<'a> ShardView<'a> {
     /// Validates `bytes` as a whole shard; `shard` names it in errors.
+    ///
+    /// # Errors
+    /// [`ShardError::Truncated`] when the bytes are shorter than the header or than the header
+    /// says; [`ShardError::BadMagic`] when they do not start with `LFTSHARD`;
+    /// [`ShardError::UnknownVersion`] for a format version this lifted does not read;
+    /// [`ShardError::HeaderChecksum`] or [`ShardError::TablesChecksum`] when a CRC does not match;
+    /// [`ShardError::BadHeader`] when a header field breaks a rule of the format;
+    /// [`ShardError::NonZeroPadding`] when padding is not zero; [`ShardError::BadClassTable`] when
+    /// a class table entry is out of order or miscounts its records;
+    /// [`ShardError::OffsetOutOfRange`], [`ShardError::Overlap`] or [`ShardError::Hole`] when a
+    /// sample is not where the previous one ends inside the data region; [`ShardError::BadRecord`]
+    /// when a record is empty, has the wrong length for a raw sample, a non-zero reserved word, or
+    /// a class that disagrees with the class table.
     pub fn parse(bytes: &'a [u8], shard: &str) -> Result<ShardView<'a>, ShardError> {
         let header = parse_header(bytes, shard)?;
         let view = ShardView { bytes, header };

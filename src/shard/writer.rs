@@ -46,6 +46,10 @@ fn invalid(message: String) -> io::Error {
 
 impl ShardWriter {
     /// Starts `dir/name` (written as `dir/name.tmp` until [`ShardWriter::finish`]).
+    ///
+    /// # Errors
+    /// An error of kind `InvalidInput` when `alignment_log2` is outside the format's range; the I/O
+    /// error when `name.tmp` cannot be created or written.
     pub fn create(
         dir: &Path,
         name: &str,
@@ -85,6 +89,11 @@ impl ShardWriter {
     }
 
     /// Appends a sample. Classes must come in non-decreasing id order.
+    ///
+    /// # Errors
+    /// An error of kind `InvalidInput` when the sample is empty, has a zero side or is 4 GiB or
+    /// larger, a raw sample's length is not `width × height × 3`, the shard already holds 2³²
+    /// samples, or `class_id` is below the previous sample's; the I/O error when writing fails.
     pub fn push(
         &mut self,
         class_id: u32,
@@ -153,6 +162,10 @@ impl ShardWriter {
 
     /// Writes the tables after the data; the header stays zero until [`Unsealed::seal`], which
     /// needs the SHA-256 of the folder's `index.json`.
+    ///
+    /// # Errors
+    /// An error of kind `InvalidInput` when no sample was pushed; the I/O error when the tables
+    /// cannot be written.
     pub fn finish(mut self) -> io::Result<Unsealed> {
         if self.records.is_empty() {
             return Err(invalid("a shard needs at least one sample".to_string()));
@@ -221,6 +234,10 @@ impl Unsealed {
 
     /// Writes the header with `index_sha256` (the SHA-256 of the folder's `index.json`), syncs,
     /// hashes the file and renames it into place.
+    ///
+    /// # Errors
+    /// The I/O error when the temporary file cannot be opened, written, synced or read back, or
+    /// cannot be renamed into place.
     pub fn seal(self, index_sha256: [u8; 32]) -> io::Result<WrittenShard> {
         let header = Header {
             index_sha256,

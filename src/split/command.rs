@@ -92,6 +92,12 @@ impl fmt::Display for SplitReport {
 }
 
 /// Makes the requested split and writes it to `request.out`.
+///
+/// # Errors
+/// [`ExportError::RatioWithoutSeed`] when a ratio is given without a seed;
+/// [`ExportError::FoldWithoutCount`] when a fold is given without a number of folds;
+/// [`ExportError::Dataset`] with whatever [`dataset::open`] returns; [`ExportError::Split`] with
+/// whatever [`make_split`] or [`write_split`] returns.
 pub fn export_split(request: &SplitRequest) -> Result<SplitReport, ExportError> {
     let spec = spec_of(request)?;
     let opened = dataset::open(&request.dataset, &request.data_dir)?;

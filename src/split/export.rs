@@ -65,6 +65,9 @@ pub fn render_csv(catalog: &Catalog, split: &Split) -> Vec<u8> {
 }
 
 /// Writes `split.csv` and `split.json` into `dir` (created if needed), each atomically.
+///
+/// # Errors
+/// [`SplitError::Write`] when `split.csv` or `split.json` cannot be written.
 pub fn write_split(catalog: &Catalog, split: &Split, dir: &Path) -> Result<SplitFiles, SplitError> {
     let csv_bytes = render_csv(catalog, split);
     let hash = hex::encode(Sha256::digest(&csv_bytes));

@@ -264,6 +264,16 @@ impl Split {
 }
 
 /// Makes a split of `catalog`; `canonical` is the manifest's rule, where the dataset has one.
+///
+/// # Errors
+/// [`SplitError::TooFewClasses`] when the catalogue's images have fewer than 2 classes; for the
+/// canonical method, [`SplitError::NoCanonical`] when `canonical` is `None`,
+/// [`SplitError::OutsideRanges`] when a class is in neither range, and [`SplitError::Unassigned`]
+/// or [`SplitError::NotDisjoint`] when the official split leaves an image out or puts a class on
+/// both sides; for a seeded split, [`SplitError::BadRatio`] when the ratio is not strictly between
+/// 0 and 1; with folds, [`SplitError::TooFewFolds`], [`SplitError::NoSuchFold`] or
+/// [`SplitError::FoldsOverClasses`] when there are fewer than 2 folds, the fold is not one of them,
+/// or there are fewer training classes than folds.
 pub fn make_split(
     catalog: &Catalog,
     canonical: Option<&CanonicalSplit>,

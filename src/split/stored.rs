@@ -137,6 +137,16 @@ struct CsvRow {
 }
 
 /// Reads and checks the split in `dir` (see the module documentation).
+///
+/// # Errors
+/// [`StoredSplitError::Missing`] when `dir` has no `split.csv`; [`StoredSplitError::Read`] when
+/// `split.csv` or `split.json` cannot be read, is not a regular file or is over the size limit;
+/// [`StoredSplitError::Json`] when `split.json` is not a split description;
+/// [`StoredSplitError::BadName`] when its name is not a safe folder name;
+/// [`StoredSplitError::Changed`] when `split.csv` is not the file it describes by hash;
+/// [`StoredSplitError::Csv`] when a row does not parse; [`StoredSplitError::BadPart`] when a row's
+/// part is not `train`, `val` or `test`; [`StoredSplitError::NotDisjoint`] when a class has images
+/// in two parts.
 pub fn read_split(dir: &Path) -> Result<StoredSplit, StoredSplitError> {
     let csv_path = dir.join("split.csv");
     let json_path = dir.join("split.json");

@@ -34,6 +34,11 @@ pub fn folder(run: &Path) -> PathBuf {
 }
 
 /// Writes a checkpoint of `varmap`, `optimizer` and `state` into `run/checkpoint/`.
+///
+/// # Errors
+/// [`TrainError::Io`] when the temporary folder or `state.json` cannot be written, synced, or
+/// swapped in for the previous checkpoint; [`TrainError::Tensor`] when the weights or the
+/// optimiser's state cannot be written.
 pub fn save(
     run: &Path,
     varmap: &VarMap,
@@ -61,6 +66,12 @@ pub fn save(
 }
 
 /// Reads a checkpoint: sets `varmap`'s variables, restores `optimizer`, returns the state.
+///
+/// # Errors
+/// [`TrainError::Io`] when `state.json` cannot be read; [`TrainError::BadState`] when it is not a
+/// checkpoint state; [`TrainError::Weights`] when the weights or the optimiser's state cannot be
+/// loaded (a missing file, or tensors that do not fit the network); [`TrainError::Tensor`] when the
+/// optimiser's state cannot be moved to the network's device or restored.
 pub fn load(
     run: &Path,
     varmap: &mut VarMap,

@@ -29,6 +29,12 @@ pub struct Data {
 
 /// The packed training and test parts for a run, packing what is missing or out of date (and
 /// preparing the bundled sample if needed).
+///
+/// # Errors
+/// [`TrainError::Dataset`] when the dataset is not prepared (other than the bundled sample) or
+/// cannot be opened; [`TrainError::Prepare`] when the bundled sample cannot be prepared;
+/// [`TrainError::Pack`] when the split cannot be read or a part cannot be packed;
+/// [`TrainError::Shard`] when a freshly packed part cannot be opened.
 pub fn data_for(config: &TrainConfig, progress: Progress) -> Result<Data, TrainError> {
     let reference = DatasetRef::parse(&config.dataset);
     let prepared = open_or_prepare_sample(config, &reference, progress)?;

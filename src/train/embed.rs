@@ -9,6 +9,10 @@ use crate::loader::{Augment, Loader};
 
 /// The embeddings (N×D, on `device`) and class ids of every sample of `loader`'s set, in index
 /// order.
+///
+/// # Errors
+/// [`TrainError::Loader`] when a batch cannot be loaded; [`TrainError::Tensor`] when a tensor
+/// operation or the network's forward pass fails (also when the set is empty).
 pub fn embed_all(
     net: &EmbeddingNet,
     loader: &Loader,

@@ -16,6 +16,9 @@ pub struct RunLog {
 
 impl RunLog {
     /// Opens (appending) `run/log.jsonl`.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] when `log.jsonl` cannot be opened or created.
     pub fn open(run: &Path) -> Result<RunLog, TrainError> {
         let path = run.join("log.jsonl");
         let file = OpenOptions::new()
@@ -30,6 +33,9 @@ impl RunLog {
     }
 
     /// Appends one record.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] when the line cannot be written.
     pub fn write(&mut self, record: &LogRecord) -> Result<(), TrainError> {
         let mut line = serde_json::to_vec(record).expect("a log record serialises");
         line.push(b'\n');
@@ -40,6 +46,9 @@ impl RunLog {
     }
 
     /// Flushes the log to disk (done at every checkpoint).
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] when the file cannot be synced.
     pub fn sync(&self) -> Result<(), TrainError> {
         self.file.sync_data().map_err(|source| TrainError::Io {
             path: self.path.clone(),
@@ -50,6 +59,10 @@ impl RunLog {
 
 /// Drops the records logged after `global_step` steps were done (when a run resumes from an earlier
 /// checkpoint than the last step it logged).
+///
+/// # Errors
+/// [`TrainError::Io`] when the shortened log cannot be written; a log that is missing or cannot be
+/// read is left alone, without an error.
 pub fn truncate_after(run: &Path, global_step: u64) -> Result<(), TrainError> {
     let path = run.join("log.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {

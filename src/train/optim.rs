@@ -114,6 +114,10 @@ impl Optimizer {
     }
 
     /// Applies one update from `grads`; variables without a gradient are left alone.
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, for instance when a gradient's shape or device
+    /// differs from its variable's.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         let base = self.learning_rate();
         let c = self.config;
@@ -177,6 +181,9 @@ impl Optimizer {
     }
 
     /// Restores [`Optimizer::state`].
+    ///
+    /// # Errors
+    /// candle's error with a message when a key is not `name#index` with a numeric index.
     pub fn restore(&mut self, tensors: HashMap<String, Tensor>, step: u64) -> Result<()> {
         let mut state: HashMap<String, Vec<(usize, Tensor)>> = HashMap::new();
         for (key, t) in tensors {

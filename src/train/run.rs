@@ -35,6 +35,14 @@ pub struct TrainRequest {
 }
 
 /// Runs a training request.
+///
+/// # Errors
+/// [`TrainError::Io`] when a run's `config.json` cannot be read or written, the run folder cannot
+/// be made, or its log or `summary.json` cannot be written; [`TrainError::BadRunConfig`] when a
+/// resumed run's `config.json` is not one lifted wrote; [`TrainError::UnwritableConfig`] when the
+/// settings cannot be written as JSON; [`TrainError::NothingToResume`] when the folder to resume
+/// has no checkpoint; [`TrainError::RunExists`] when `request.out` already holds a run; whatever
+/// [`data_for`] and [`train`] return.
 pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
     let (config, run_dir, resume) = match &request.resume {
         Some(dir) => {

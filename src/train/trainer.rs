@@ -55,6 +55,11 @@ pub struct TrainSummary {
 }
 
 /// Parses `cpu` or `cuda:N`.
+///
+/// # Errors
+/// [`TrainError::UnknownDevice`] when `name` is neither `cpu` nor `cuda`/`cuda:N`;
+/// [`TrainError::Cuda`] when candle cannot open the CUDA device (no GPU, or lifted built without
+/// the `cuda` feature).
 pub fn device(name: &str) -> Result<Device, TrainError> {
     if name == "cpu" {
         return Ok(Device::Cpu);
@@ -73,6 +78,17 @@ pub fn device(name: &str) -> Result<Device, TrainError> {
 /// Trains per `config` in the folder `run`, continuing from its checkpoint if `resume`; with
 /// `stop_after`, stops (with a checkpoint) after that many epochs of this invocation, to be
 /// resumed later.
+///
+/// # Errors
+/// Whatever [`device`] returns for `config.device`; [`TrainError::Weights`] when `config.weights`
+/// cannot be loaded; [`TrainError::Sampler`] when the sampler's settings do not work;
+/// [`TrainError::Loader`] when the loaders' settings are refused or a batch cannot be loaded; when
+/// resuming, whatever [`checkpoint::load`] returns, and [`TrainError::SplitChanged`] when the
+/// checkpoint was trained on another split; [`TrainError::Io`] when the log cannot be opened,
+/// written or synced, or a checkpoint cannot be saved; [`TrainError::Loss`] when the loss cannot be
+/// computed; [`TrainError::NonFinite`] when the loss or the embeddings become NaN or infinite;
+/// [`TrainError::Eval`] when an evaluation fails; [`TrainError::Tensor`] when the network cannot be
+/// built or a tensor operation fails.
 pub fn train(
     config: &TrainConfig,
     data: &Data,
@@ -278,6 +294,11 @@ pub fn train(
 }
 
 /// Embeddings of a test set by a trained run's network, for `lifted eval --run`.
+///
+/// # Errors
+/// Whatever [`device`] returns for `config.device`; [`TrainError::Tensor`] when the network cannot
+/// be built; [`TrainError::Weights`] when the run's checkpoint weights cannot be loaded;
+/// [`TrainError::Loader`] when the loader's settings are refused; whatever [`embed_all`] returns.
 pub fn embed_run(
     config: &TrainConfig,
     test: Arc<ShardSet>,

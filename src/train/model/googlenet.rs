@@ -81,6 +81,10 @@ pub struct GoogLeNet {
 
 impl GoogLeNet {
     /// Builds the trunk under `vb`.
+    ///
+    /// # Errors
+    /// candle's errors from creating the variables in `vb` (for instance, one that exists there
+    /// with another shape).
     pub fn new(vb: &VarBuilder, bn: BnMode) -> Result<GoogLeNet> {
         let i = |name: &str, c: [usize; 7]| {
             Inception::new(&vb.pp(name), c[0], c[1], c[2], c[3], c[4], c[5], c[6], bn)
@@ -108,6 +112,10 @@ impl GoogLeNet {
     }
 
     /// Pooled features: [N, 3, H, W] → [N, 1024].
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, for instance when `x` is not a batch of
+    /// 3-channel images.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let x = max_pool(&self.conv1.forward(x, train)?.relu()?, 3, 2, 0, true)?;
         let x = self.conv2.forward(&x, train)?.relu()?;

@@ -40,6 +40,9 @@ impl SeededVars {
 }
 
 /// The initial value of variable `name` of `shape` per `init`, in f32 on the CPU.
+///
+/// # Errors
+/// candle's error when a normal distribution's standard deviation is not finite.
 pub fn initial_value(seed: u64, name: &str, shape: &Shape, init: Init) -> Result<Tensor> {
     let count = shape.elem_count();
     let mut rng = stream_named(seed, Purpose::Init, name);

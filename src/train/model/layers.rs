@@ -25,6 +25,10 @@ pub struct Norm {
 impl Norm {
     /// A batch-norm layer over `channels` with `eps`, under `vb` (`weight`, `bias`,
     /// `running_mean`, `running_var`).
+    ///
+    /// # Errors
+    /// candle's errors from creating the variables in `vb` (for instance, one that exists there
+    /// with another shape).
     pub fn new(channels: usize, eps: f64, mode: BnMode, vb: VarBuilder) -> Result<Norm> {
         let config = BatchNormConfig {
             eps,
@@ -37,6 +41,10 @@ impl Norm {
     }
 
     /// Applies it; `train` is whether the network is training.
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, for instance when `x` does not have the layer's
+    /// channels.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.bn.forward_t(x, train && self.mode == BnMode::Train)
     }
@@ -52,6 +60,10 @@ pub struct ConvBn {
 
 impl ConvBn {
     /// `conv` at `vb.pp(conv_name)`, batch norm at `vb.pp(bn_name)`.
+    ///
+    /// # Errors
+    /// candle's errors from creating the variables in `vb` (for instance, one that exists there
+    /// with another shape).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         vb: &VarBuilder,
@@ -75,6 +87,10 @@ impl ConvBn {
     }
 
     /// Convolution then batch norm (no activation).
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, for instance when `x` is not 4-D or does not
+    /// have the convolution's input channels.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.norm.forward(&self.conv.forward(x)?, train)
     }
@@ -82,6 +98,9 @@ impl ConvBn {
 
 /// Max pooling with PyTorch's `padding` and `ceil_mode`. Inputs must be non-negative (they
 /// follow a ReLU everywhere it is used), so zero padding equals PyTorch's −∞ padding.
+///
+/// # Errors
+/// candle's errors from the tensor operations, among them one when `x` is not 4-D.
 pub fn max_pool(
     x: &Tensor,
     kernel: usize,
@@ -111,6 +130,9 @@ pub fn max_pool(
 }
 
 /// Global average pooling: [N, C, H, W] → [N, C].
+///
+/// # Errors
+/// candle's errors from the tensor operations, among them one when `x` has fewer than 2 dimensions.
 pub fn global_average(x: &Tensor) -> Result<Tensor> {
     x.mean(D::Minus1)?.mean(D::Minus1)
 }

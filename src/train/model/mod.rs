@@ -71,6 +71,11 @@ pub struct EmbeddingNet {
 
 impl EmbeddingNet {
     /// Builds the network with its variables in `vb` (trunk at the root, head at `embedding`).
+    ///
+    /// # Errors
+    /// candle's error with a message when `config.embedding` is not 1 to [`MAX_EMBEDDING`],
+    /// `config.width` is not 1 to 1024, or `config.dropout` is not at least 0 and below 1;
+    /// otherwise candle's errors from creating the variables in `vb`.
     pub fn new(config: ModelConfig, vb: &VarBuilder) -> Result<EmbeddingNet> {
         if config.embedding == 0 || config.embedding > MAX_EMBEDDING {
             candle_core::bail!(
@@ -124,6 +129,10 @@ impl EmbeddingNet {
     }
 
     /// The trunk's pooled features: [N, 3, H, W] → [N, F].
+    ///
+    /// # Errors
+    /// candle's errors from the trunk's tensor operations, for instance when `x` is not a batch of
+    /// 3-channel images.
     pub fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match &self.trunk {
             Trunk::Small(t) => t.forward(x, train),
@@ -135,12 +144,18 @@ impl EmbeddingNet {
     /// Embeddings: [N, 3, H, W] → [N, D]. With `train`, batch norm (unless frozen) uses the
     /// batch's statistics and updates its running ones; dropout is applied only by
     /// [`EmbeddingNet::forward_train`].
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, as for [`EmbeddingNet::features`].
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.head.forward(&self.features(x, train)?)
     }
 
     /// A training pass: [`EmbeddingNet::forward`] with `train`, plus dropout before the head
     /// with its mask drawn from `rng` (so that a resumed run draws the same masks).
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, as for [`EmbeddingNet::features`].
     pub fn forward_train(&self, x: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
         let f = self.features(x, true)?;
         let p = self.config.dropout;
@@ -218,6 +233,10 @@ pub struct LoadReport {
 
 /// Loads weights by name from a safetensors file (torchvision names) into `varmap`; shapes must
 /// match.
+///
+/// # Errors
+/// candle's errors when `path` cannot be read as a safetensors file, a tensor's shape differs from
+/// its variable's, or a variable cannot be set.
 pub fn load_weights(varmap: &VarMap, path: &Path) -> Result<LoadReport> {
     let tensors: HashMap<String, Tensor> =
         candle_core::safetensors::load(path, &candle_core::Device::Cpu)?;

@@ -56,11 +56,19 @@ pub struct ResNet {
 
 impl ResNet {
     /// ResNet-18 (basic blocks 2-2-2-2, 512 features).
+    ///
+    /// # Errors
+    /// candle's errors from creating the variables in `vb` (for instance, one that exists there
+    /// with another shape).
     pub fn resnet18(vb: &VarBuilder, bn: BnMode) -> Result<ResNet> {
         ResNet::build(vb, bn, [2, 2, 2, 2], false)
     }
 
     /// ResNet-50 (bottlenecks 3-4-6-3, 2048 features).
+    ///
+    /// # Errors
+    /// candle's errors from creating the variables in `vb` (for instance, one that exists there
+    /// with another shape).
     pub fn resnet50(vb: &VarBuilder, bn: BnMode) -> Result<ResNet> {
         ResNet::build(vb, bn, [3, 4, 6, 3], true)
     }
@@ -116,6 +124,10 @@ impl ResNet {
     }
 
     /// Pooled features: [N, 3, H, W] → [N, F].
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, for instance when `x` is not a batch of
+    /// 3-channel images.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut x = max_pool(&self.stem.forward(x, train)?.relu()?, 3, 2, 1, false)?;
         for block in &self.layers {

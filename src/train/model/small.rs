@@ -114,6 +114,10 @@ pub struct SmallCnn {
 
 impl SmallCnn {
     /// Builds the trunk with base width `width`.
+    ///
+    /// # Errors
+    /// candle's errors from creating the variables in `vb` (for instance, one that exists there
+    /// with another shape).
     pub fn new(vb: &VarBuilder, width: usize, bn: BnMode) -> Result<SmallCnn> {
         let widths = [width, 2 * width, 4 * width, 4 * width];
         let mut cin = 3;
@@ -133,6 +137,10 @@ impl SmallCnn {
     }
 
     /// Pooled features: [N, 3, H, W] → [N, 4w].
+    ///
+    /// # Errors
+    /// candle's errors from the tensor operations, for instance when `x` is not a batch of
+    /// 3-channel images.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut x = x.permute((0, 2, 3, 1))?.contiguous()?; // NHWC
         for (i, (conv, norm)) in self.blocks.iter().enumerate() {
