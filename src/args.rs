@@ -39,6 +39,40 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw a run's training curves (loss, learning rate, test metrics) from its log as SVG.
     Plot(PlotArgs),
+    /// List or fetch ImageNet-pretrained weights (fetched into <data>/weights/, verified).
+    #[command(subcommand)]
+    Weights(WeightsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum WeightsCommand {
+    /// The published weight files: name, network, title, whether it is in the cache.
+    List(WeightsListArgs),
+    /// Download a weight file into <data>/weights/ and verify it (a cached copy is re-hashed).
+    Fetch(WeightsFetchArgs),
+}
+
+#[derive(Args)]
+pub struct WeightsListArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Use this weight manifest instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct WeightsFetchArgs {
+    /// The name (`lifted weights list`).
+    pub name: String,
+    #[command(flatten)]
+    pub common: Common,
+    /// Use this weight manifest instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Retries per mirror after a connection failure (0 to 20).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub retries: u32,
 }
 
 #[derive(Args)]
@@ -289,6 +323,21 @@ pub enum ModelArg {
     Resnet50,
     /// GoogLeNet / Inception v1, the paper's network (the default for other datasets).
     Googlenet,
+    /// BN-Inception, the backbone of most metric-learning papers since 2017.
+    Bninception,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ProtocolArg {
+    /// Oh Song et al., CVPR 2016: GoogLeNet from its ImageNet weights (fetched into the data dir
+    /// if missing), dropout 0.4, embedding 512; long side 256 on a white 256×256 square (JPEG
+    /// q90), random 227 crops with flips, ImageNet mean/std; 32 classes × 4 images (batch 128);
+    /// SGD lr 1e-4, momentum 0.9, weight decay 2e-4, ×10 on the embedding, constant rate; 100
+    /// epochs; test split evaluated on centre 227 crops, selecting nothing.
+    Paper,
+    /// The bundled sample's measured recipe: small CNN from random weights, raw 32 px glyphs,
+    /// resized crops without flips, mean/std 0.5, AdamW 1e-3, 90 epochs.
+    Sample,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -329,15 +378,22 @@ pub struct TrainArgs {
     pub dataset: Option<String>,
     #[command(flatten)]
     pub common: Common,
-    /// The network [default: small for the sample, googlenet otherwise]. The data recipe does
-    /// not change with it: the bundled sample is packed raw at 32 px, crops without flips and
-    /// mean/std 0.5; every other dataset gets the paper's (JPEG 256, random 227 crops with
-    /// flips, ImageNet mean/std). The run prints every setting it used.
+    /// The recipe every other flag starts from [default: sample for the bundled sample, paper
+    /// otherwise]. The run prints every setting it used and writes them to config.json.
+    #[arg(long, value_enum)]
+    pub protocol: Option<ProtocolArg>,
+    /// The network [default: the protocol's: googlenet for paper, small for sample]. The data
+    /// recipe does not change with it; the optimiser does (see --optimizer, --lr).
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
-    /// Initial weights (safetensors with torchvision names).
+    /// Initial weights: a published name (`lifted weights list`; fetched into the data dir), a
+    /// file (.pth from torch.save, or .safetensors; a path has a / or that extension), or none
+    /// [default: the network's ImageNet weights; none for small].
+    #[arg(long, value_name = "NAME|FILE|none")]
+    pub weights: Option<String>,
+    /// Use this weight manifest instead of the built-in one.
     #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
+    pub weights_manifest: Option<PathBuf>,
     /// Embedding size, 1 to 8192 [default: 64 for small, 512 otherwise].
     #[arg(long, value_parser = embedding)]
     pub embedding: Option<usize>,

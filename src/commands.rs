@@ -19,11 +19,12 @@ use lifted::split::{self, SplitRequest};
 use lifted::split::{Part, Selection};
 use lifted::train::model::{Architecture, BnMode};
 use lifted::train::optim::{OptimizerKind, Schedule};
-use lifted::train::{self, TrainConfig, TrainRequest};
+use lifted::train::{self, Protocol, TrainConfig, TrainRequest};
+use lifted::weights::WeightsSpec;
 
 use crate::args::{
     self, AugmentArg, CropArg, EncodingArg, LayoutArg, LossArg, MetricArg, ModelArg, OptimizerArg,
-    PartArg, ResizeArg, ScheduleArg,
+    PartArg, ProtocolArg, ResizeArg, ScheduleArg,
 };
 use crate::print;
 
@@ -187,16 +188,24 @@ pub fn train(a: args::TrainArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give a dataset, or --resume RUN_DIR"),
     };
     let data_dir = dataset::data_dir(a.common.data_dir.as_deref());
+    let protocol = match a.protocol {
+        Some(ProtocolArg::Paper) => Protocol::Paper,
+        Some(ProtocolArg::Sample) => Protocol::Sample,
+        None => Protocol::for_dataset(&name),
+    };
     let arch = match a.model {
         Some(ModelArg::Small) => Architecture::Small,
         Some(ModelArg::Resnet18) => Architecture::ResNet18,
         Some(ModelArg::Resnet50) => Architecture::ResNet50,
         Some(ModelArg::Googlenet) => Architecture::GoogLeNet,
-        None if name == "sample" => Architecture::Small,
-        None => Architecture::GoogLeNet,
+        Some(ModelArg::Bninception) => Architecture::BnInception,
+        None => protocol.network(),
     };
-    let mut config = TrainConfig::defaults(&name, data_dir, arch);
-    config.weights = a.weights;
+    let mut config = TrainConfig::defaults(protocol, &name, data_dir, arch);
+    if let Some(weights) = &a.weights {
+        config.weights = WeightsSpec::parse(weights);
+    }
+    config.weights_manifest = a.weights_manifest.clone();
     config.model.embedding = a.embedding.unwrap_or(config.model.embedding);
     config.model.width = a.width.unwrap_or(config.model.width);
     if let Some(frozen) = a.freeze_bn {
@@ -349,4 +358,88 @@ pub fn plot(a: args::PlotArgs) -> anyhow::Result<()> {
     }
     println!("wrote {}", out.display());
     Ok(())
+}
+
+pub fn weights(command: args::WeightsCommand) -> anyhow::Result<()> {
+    match command {
+        args::WeightsCommand::List(a) => {
+            let data_dir = dataset::data_dir(a.common.data_dir.as_deref());
+            let entries = lifted::weights::entries(a.manifest.as_deref())?;
+            let listed: Vec<WeightsListed> = entries
+                .into_iter()
+                .map(|entry| WeightsListed {
+                    cached: lifted::weights::cache_dir(&data_dir)
+                        .join(&entry.file.name)
+                        .is_file(),
+                    entry,
+                })
+                .collect();
+            crate::print(&WeightsList(listed), a.common.json)
+        }
+        args::WeightsCommand::Fetch(a) => {
+            let data_dir = dataset::data_dir(a.common.data_dir.as_deref());
+            let entry = lifted::weights::entry(&a.name, a.manifest.as_deref())?;
+            let options = FetchOptions {
+                retries: a.retries,
+                ..FetchOptions::default()
+            };
+            let progress = progress(a.common.quiet, a.common.json);
+            let fetched = lifted::weights::fetch(&entry, &data_dir, &options, progress)?;
+            crate::print(&FetchedWeights(fetched), a.common.json)
+        }
+    }
+}
+
+/// What `lifted weights fetch` got.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct FetchedWeights(lifted::fetch::Fetched);
+
+impl std::fmt::Display for FetchedWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = &self.0;
+        writeln!(f, "{}: {}", w.name, w.path.display())?;
+        writeln!(
+            f,
+            "  {} (SHA-256 {}), from {}",
+            w.verification, w.digests.sha256, w.origin
+        )
+    }
+}
+
+/// One row of `lifted weights list`.
+#[derive(serde::Serialize)]
+struct WeightsListed {
+    #[serde(flatten)]
+    entry: lifted::weights::WeightsEntry,
+    cached: bool,
+}
+
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct WeightsList(Vec<WeightsListed>);
+
+impl std::fmt::Display for WeightsList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for w in &self.0 {
+            writeln!(
+                f,
+                "{:<12} {:<12} {}{}",
+                w.entry.name,
+                format!("{:?}", w.entry.arch).to_lowercase(),
+                w.entry.title,
+                if w.cached { " (cached)" } else { "" }
+            )?;
+            let size = match w.entry.published_size_mib {
+                Some(mib) => format!("{mib} MiB"),
+                None => "size not published".to_string(),
+            };
+            writeln!(
+                f,
+                "{:<25} {}, {size}; licence: {}",
+                "", w.entry.file.name, w.entry.licence
+            )?;
+        }
+        Ok(())
+    }
 }

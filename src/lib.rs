@@ -89,5 +89,7 @@ pub mod shard;
 pub mod split;
 #[cfg(feature = "train")]
 pub mod train;
+#[cfg(feature = "train")]
+pub mod weights;
 
 pub use progress::Progress;

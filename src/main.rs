@@ -23,6 +23,7 @@ fn main() {
         Command::Train(a) => commands::train(*a),
         Command::Eval(a) => commands::eval(a),
         Command::Plot(a) => commands::plot(a),
+        Command::Weights(a) => commands::weights(a),
     };
     if let Err(err) = result {
         let broken_pipe = err

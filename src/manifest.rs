@@ -174,6 +174,10 @@ pub struct SourceFile {
     /// SHA-256, lower-case hex.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// The start of the SHA-256, lower-case hex, where only that is published (torchvision's
+    /// weight files carry 8 hex digits of it in their names, and torch.hub checks those).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_prefix: Option<String>,
     /// MD5, lower-case hex.
     #[serde(default)]
     pub md5: Option<String>,
@@ -186,7 +190,7 @@ pub struct SourceFile {
 impl SourceFile {
     /// Whether the manifest gives at least one hash for this file.
     pub fn has_hash(&self) -> bool {
-        self.sha256.is_some() || self.md5.is_some()
+        self.sha256.is_some() || self.md5.is_some() || self.sha256_prefix.is_some()
     }
 }
 
@@ -239,15 +243,26 @@ pub enum FileKind {
     /// A MAT-5 file, copied as is.
     #[serde(rename = "mat")]
     Mat,
+    /// A PyTorch checkpoint (`torch.save`: zip, or the legacy pickle format).
+    #[serde(rename = "pth")]
+    Pth,
+    /// A safetensors file.
+    #[serde(rename = "safetensors")]
+    Safetensors,
 }
 
 impl FileKind {
-    /// The bytes every file of this kind starts with.
-    pub fn magic(self) -> &'static [u8] {
+    /// Whether `head`, a file's first bytes (at least 10 of them, if it has them), looks like
+    /// this kind of file.
+    pub fn matches(self, head: &[u8]) -> bool {
         match self {
-            FileKind::Zip => b"PK\x03\x04",
-            FileKind::TarGz => b"\x1f\x8b",
-            FileKind::Mat => b"MATLAB 5.0 MAT-file",
+            FileKind::Zip => head.starts_with(b"PK\x03\x04"),
+            FileKind::TarGz => head.starts_with(b"\x1f\x8b"),
+            FileKind::Mat => head.starts_with(b"MATLAB 5.0 MAT-file"),
+            // The zip format, or the legacy one's first pickle (protocol 2, a long integer).
+            FileKind::Pth => head.starts_with(b"PK\x03\x04") || head.starts_with(b"\x80\x02\x8a"),
+            // An 8-byte header length, then the JSON header.
+            FileKind::Safetensors => head.len() >= 9 && head[8] == b'{',
         }
     }
 }
@@ -258,6 +273,8 @@ impl fmt::Display for FileKind {
             FileKind::Zip => "zip archive",
             FileKind::TarGz => "tar.gz archive",
             FileKind::Mat => "MAT-file",
+            FileKind::Pth => "PyTorch checkpoint",
+            FileKind::Safetensors => "safetensors file",
         })
     }
 }

@@ -203,10 +203,17 @@ fn degenerate_evaluations_are_refused_and_repeated_ks_dropped() {
 
 #[test]
 fn the_data_recipe_follows_the_data_and_the_run_states_it() {
-    use lifted::train::TrainConfig;
+    use lifted::shard::ResizeMode;
     use lifted::train::model::Architecture;
-    let photos = TrainConfig::defaults("cub200", "d".into(), Architecture::Small);
-    assert_eq!(photos.pack, lifted::shard::Preprocess::jpeg(256, 90));
+    use lifted::train::{Protocol, TrainConfig};
+    let protocol = Protocol::for_dataset("cub200");
+    assert_eq!(protocol, Protocol::Paper);
+    let photos = TrainConfig::defaults(protocol, "cub200", "d".into(), Architecture::Small);
+    // The paper's squares: the long side to 256, padded white, stored as JPEG q90.
+    assert_eq!(
+        (photos.pack.size, photos.pack.resize, photos.pack.quality),
+        (256, ResizeMode::PadSquare, Some(90))
+    );
     assert_eq!(photos.normalize, lifted::loader::Normalize::IMAGENET);
     assert!(matches!(
         photos.augment,
@@ -215,11 +222,18 @@ fn the_data_recipe_follows_the_data_and_the_run_states_it() {
             flip: true
         }
     ));
-    let glyphs = TrainConfig::defaults("sample", "d".into(), Architecture::GoogLeNet);
+    let glyphs = TrainConfig::defaults(
+        Protocol::for_dataset("sample"),
+        "sample",
+        "d".into(),
+        Architecture::GoogLeNet,
+    );
     assert_eq!(glyphs.pack, lifted::shard::Preprocess::raw(32));
     let text = photos.describe();
     assert!(
-        text.contains("small CNN") && text.contains("JPEG 256") && text.contains("with flips"),
+        text.starts_with("Protocol paper with small CNN")
+            && text.contains("JPEG 256")
+            && text.contains("with flips"),
         "{text}"
     );
 }

@@ -29,6 +29,7 @@ fn entry(bytes: &[u8], urls: &[String]) -> SourceFile {
         size: Some(digests.size),
         sha256: Some(digests.sha256),
         md5: digests.md5,
+        sha256_prefix: None,
         kind: FileKind::TarGz,
         sources: urls
             .iter()

@@ -980,6 +980,7 @@ fn a_body_without_length_stops_at_the_manifests_size() {
         size: Some(size),
         sha256: Some("0".repeat(64)),
         md5: None,
+        sha256_prefix: None,
         kind: FileKind::TarGz,
         sources: vec![lifted::manifest::Source {
             url: server.url("/endless.tgz"),
@@ -1017,6 +1018,7 @@ fn network_settings_out_of_range_are_refused_by_the_library() {
         size: Some(1),
         sha256: Some("0".repeat(64)),
         md5: None,
+        sha256_prefix: None,
         kind: FileKind::TarGz,
         sources: vec![],
     };
@@ -1221,7 +1223,7 @@ fn missing_files_are_named_with_their_path() {
     let (dir2, data) = shapes();
     let mut config = tiny_config(&data, 1);
     let weights = dir2.path().join("nowhere/resnet18.safetensors");
-    config.weights = Some(weights.clone());
+    config.weights = Some(lifted::weights::WeightsSpec::File(weights.clone()));
     let err =
         lifted::train::run(&request(config, Some(dir2.path().join("r")), None, None)).unwrap_err();
     assert!(

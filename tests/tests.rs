@@ -36,3 +36,5 @@ mod shard;
 mod split;
 /// Training: optimisers, resume, non-finite losses.
 mod train;
+/// ImageNet weights: fetched, verified, read without Python, loaded by name.
+mod weights;

@@ -118,7 +118,12 @@ pub(crate) fn tiny_dataset(root: &Path, data: &Path) {
 }
 
 pub(crate) fn tiny_config(data: &Path, epochs: u64) -> TrainConfig {
-    let mut c = TrainConfig::defaults("shapes", data.to_path_buf(), Architecture::Small);
+    let mut c = TrainConfig::defaults(
+        lifted::train::Protocol::Paper,
+        "shapes",
+        data.to_path_buf(),
+        Architecture::Small,
+    );
     c.model.width = 4;
     c.model.embedding = 8;
     c.sampler.classes_per_batch = 3;

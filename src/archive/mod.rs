@@ -222,7 +222,8 @@ pub fn extract(
     match kind {
         FileKind::Zip => zip::extract(archive, &mut sink, progress)?,
         FileKind::TarGz => tar_gz::extract(archive, &mut sink, progress)?,
-        FileKind::Mat => {
+        // Files that are not archives are copied as they are.
+        FileKind::Mat | FileKind::Pth | FileKind::Safetensors => {
             let mut reader = File::open(archive).map_err(|e| sink.corrupt(e))?;
             sink.file(name.as_bytes(), None, &mut reader)?;
         }

@@ -46,6 +46,14 @@ pub enum Mismatch {
         /// What the file has.
         actual: String,
     },
+    /// The SHA-256 does not start with the published prefix.
+    #[serde(rename = "sha256-prefix")]
+    Sha256Prefix {
+        /// The published start of the hash.
+        expected: String,
+        /// The file's whole hash.
+        actual: String,
+    },
     /// The MD5 differs.
     Md5 {
         /// What the manifest says.
@@ -64,6 +72,10 @@ impl fmt::Display for Mismatch {
             Mismatch::Sha256 { expected, actual } => {
                 write!(f, "SHA-256 mismatch: expected {expected}, actual {actual}")
             }
+            Mismatch::Sha256Prefix { expected, actual } => write!(
+                f,
+                "SHA-256 mismatch: expected one starting with {expected}, actual {actual}"
+            ),
             Mismatch::Md5 { expected, actual } => {
                 write!(f, "MD5 mismatch: expected {expected}, actual {actual}")
             }
@@ -127,6 +139,14 @@ pub fn compare(file: &SourceFile, digests: &Digests) -> Vec<Mismatch> {
     {
         mismatches.push(Mismatch::Sha256 {
             expected: expected.clone(),
+            actual: digests.sha256.clone(),
+        });
+    }
+    if let Some(prefix) = &file.sha256_prefix
+        && !digests.sha256.starts_with(prefix.as_str())
+    {
+        mismatches.push(Mismatch::Sha256Prefix {
+            expected: prefix.clone(),
             actual: digests.sha256.clone(),
         });
     }

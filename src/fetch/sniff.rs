@@ -44,7 +44,7 @@ impl fmt::Display for Sniffed {
 
 /// Classifies the first bytes of a body (up to [`SNIFF_LEN`]) against the expected kind.
 pub fn sniff(head: &[u8], kind: FileKind) -> Sniffed {
-    if head.starts_with(kind.magic()) {
+    if kind.matches(head) {
         return Sniffed::Expected;
     }
     let text = String::from_utf8_lossy(&head[..head.len().min(SNIFF_LEN)]).to_ascii_lowercase();

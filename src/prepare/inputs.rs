@@ -151,7 +151,7 @@ fn match_kind(files: &[SourceFile], path: &Path) -> Option<usize> {
     let same_kind: Vec<usize> = files
         .iter()
         .enumerate()
-        .filter(|(_, f)| head[..n].starts_with(f.kind.magic()))
+        .filter(|(_, f)| f.kind.matches(&head[..n]))
         .map(|(i, _)| i)
         .collect();
     match same_kind.as_slice() {

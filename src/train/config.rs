@@ -10,11 +10,16 @@ use super::optim::{OptimConfig, OptimizerKind, Schedule};
 use crate::eval::{EvalOptions, Metric};
 use crate::loader::{Augment, Normalize, SamplerConfig};
 use crate::loss::LossKind;
-use crate::shard::Preprocess;
+use crate::shard::{CropMode, Encoding, Preprocess, ResizeMode};
+use crate::weights::{ResolvedWeights, WeightsSpec};
 
 /// A training run's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// The named recipe the settings started from (`None` in runs made before recipes had
+    /// names); the fields below are what the run uses, flags included.
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
     /// Prepared dataset name.
     pub dataset: String,
     /// Data dir.
@@ -23,8 +28,15 @@ pub struct TrainConfig {
     pub split_dir: Option<PathBuf>,
     /// Network.
     pub model: ModelConfig,
-    /// Initial weights (safetensors, torchvision names).
-    pub weights: Option<PathBuf>,
+    /// Initial weights of the trunk: a published file by name (fetched into the data dir) or a
+    /// file; `None` for random weights.
+    pub weights: Option<WeightsSpec>,
+    /// A weight manifest to use instead of the built-in one (for mirrors and tests).
+    #[serde(default)]
+    pub weights_manifest: Option<PathBuf>,
+    /// The weight file the run started from and its SHA-256 (filled in when the run starts).
+    #[serde(default)]
+    pub pretrained: Option<ResolvedWeights>,
     /// Loss.
     pub loss: LossKind,
     /// Loss margin α.
@@ -57,20 +69,73 @@ pub struct TrainConfig {
     pub eval: EvalOptions,
 }
 
+/// A named training recipe: every setting a run has before flags change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Oh Song et al., CVPR 2016: GoogLeNet from its ImageNet weights,
+    /// dropout 0.4 before a 512-d embedding; each image's long side to 256 on a white 256×256
+    /// square (JPEG q90), random 227 crops with flips, ImageNet's mean and std; 32 classes × 4
+    /// images per batch (128, the paper's batch); SGD lr 1e-4, momentum 0.9, weight decay 2e-4,
+    /// ×10 on the embedding layer, constant rate; 100 epochs; evaluation on centre 227 crops
+    /// of the test split, which selects nothing.
+    Paper,
+    /// The bundled glyph sample's measured recipe: a small CNN from random weights, glyphs
+    /// packed raw at 32 px, random resized crops without flips (a mirrored `b` is a `d`), mean
+    /// and std 0.5, AdamW 1e-3, 90 epochs.
+    Sample,
+}
+
+impl Protocol {
+    /// The recipe `lifted train DATASET` uses without `--protocol`: `sample` for the bundled
+    /// sample, `paper` for every other dataset.
+    pub fn for_dataset(dataset: &str) -> Protocol {
+        if dataset == "sample" {
+            Protocol::Sample
+        } else {
+            Protocol::Paper
+        }
+    }
+
+    /// The network the recipe trains unless `--model` says otherwise.
+    pub fn network(self) -> Architecture {
+        match self {
+            Protocol::Paper => Architecture::GoogLeNet,
+            Protocol::Sample => Architecture::Small,
+        }
+    }
+
+    /// Its name on the command line and in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Paper => "paper",
+            Protocol::Sample => "sample",
+        }
+    }
+}
+
 impl TrainConfig {
-    /// The defaults for `arch` on `dataset`.
+    /// The settings of `protocol` for `arch` on `dataset`.
     ///
-    /// The data recipe follows the data: the bundled glyph sample (`sample`) is packed raw at
-    /// 32 pixels, cropped and rescaled a little without flips (a mirrored `b` is a `d`) and
-    /// normalised with mean and std 0.5; every other dataset gets the paper's photo recipe
-    /// (JPEG at 256, random 227 crops with flips, ImageNet's mean and std), whatever the
-    /// network. The optimisation follows the network: the ImageNet networks get the paper's
-    /// SGD (1e-4, momentum 0.9, weight decay 2e-4, 10× head, frozen batch norm, 100 epochs), the
-    /// small network the sample's measured AdamW 1e-3 (batch norm trained, 90 epochs).
-    pub fn defaults(dataset: &str, data_dir: PathBuf, arch: Architecture) -> TrainConfig {
+    /// The data recipe follows the protocol: `sample` packs raw at 32 pixels, crops and
+    /// rescales a little without flips and normalises with mean and std 0.5; `paper` is the
+    /// paper's photo recipe (the long side to 256 on a white 256×256 square, JPEG q90, random
+    /// 227 crops with flips, ImageNet's mean and std), whatever the network. The optimisation
+    /// follows the network: the ImageNet networks start from their published ImageNet weights
+    /// (fetched if missing) and get the paper's SGD (1e-4, momentum 0.9, weight decay 2e-4, 10×
+    /// head, frozen batch norm, 100 epochs; GoogLeNet with the paper's dropout 0.4 before the
+    /// embedding), the small network random weights and the sample's measured AdamW 1e-3
+    /// (batch norm trained, 90 epochs).
+    pub fn defaults(
+        protocol: Protocol,
+        dataset: &str,
+        data_dir: PathBuf,
+        arch: Architecture,
+    ) -> TrainConfig {
         let small = arch == Architecture::Small;
-        let glyphs = dataset == "sample";
+        let glyphs = protocol == Protocol::Sample;
         TrainConfig {
+            protocol: Some(protocol),
             dataset: dataset.to_string(),
             data_dir,
             split_dir: None,
@@ -79,9 +144,15 @@ impl TrainConfig {
                 embedding: if small { 64 } else { 512 },
                 bn: if small { BnMode::Train } else { BnMode::Frozen },
                 width: 16,
-                dropout: 0.0,
+                dropout: if arch == Architecture::GoogLeNet {
+                    0.4
+                } else {
+                    0.0
+                },
             },
-            weights: None,
+            weights: imagenet_weights(arch).map(|name| WeightsSpec::Named(name.to_string())),
+            weights_manifest: None,
+            pretrained: None,
             loss: LossKind::Lifted,
             margin: 1.0,
             normalize_embeddings: false,
@@ -115,7 +186,13 @@ impl TrainConfig {
             pack: if glyphs {
                 Preprocess::raw(32)
             } else {
-                Preprocess::jpeg(256, 90)
+                Preprocess {
+                    size: 256,
+                    resize: ResizeMode::PadSquare,
+                    crop: CropMode::None,
+                    encoding: Encoding::Jpeg,
+                    quality: Some(90),
+                }
             },
             augment: if glyphs {
                 Augment::RandomResizedCrop {
@@ -146,6 +223,17 @@ impl TrainConfig {
                 ..EvalOptions::for_dataset(dataset)
             },
         }
+    }
+}
+
+/// The published ImageNet weights a network starts from by default (none for the small CNN).
+pub fn imagenet_weights(arch: Architecture) -> Option<&'static str> {
+    match arch {
+        Architecture::Small => None,
+        Architecture::ResNet18 => Some("resnet18"),
+        Architecture::ResNet50 => Some("resnet50"),
+        Architecture::GoogLeNet => Some("googlenet"),
+        Architecture::BnInception => Some("bninception"),
     }
 }
 
@@ -191,11 +279,29 @@ impl TrainConfig {
             ),
             crate::loader::Augment::CenterCrop { size } => format!("centre {size} crops"),
         };
+        let weights = match (&self.pretrained, &self.weights) {
+            (Some(r), _) => format!(
+                "weights {} (SHA-256 {})",
+                r.name
+                    .clone()
+                    .unwrap_or_else(|| r.path.display().to_string()),
+                &r.sha256[..r.sha256.len().min(16)]
+            ),
+            (None, Some(WeightsSpec::Named(name))) => format!("weights {name}"),
+            (None, Some(WeightsSpec::File(path))) => format!("weights {}", path.display()),
+            (None, None) => "random weights".to_string(),
+        };
+        let protocol = match self.protocol {
+            Some(p) => format!("Protocol {} with ", p.name()),
+            None => String::new(),
+        };
         format!(
-            "{network}, embedding {}, batch norm {bn}; {:?} loss (margin {}); {} classes × {} \
-             images per batch; {optimizer}, head ×{}, {:?} schedule; {} epochs. Data: {}; {augment}; \
-             mean {:?} std {:?}; evaluation on centre {} crops.",
+            "{protocol}{network} from {weights}, embedding {}, dropout {}, batch norm {bn}; {:?} loss \
+             (margin {}); {} classes × {} images per batch; {optimizer}, head ×{}, {:?} \
+             schedule; {} epochs. Data: {}; {augment}; mean {:?} std {:?}; evaluation on centre \
+             {} crops.",
             m.embedding,
+            m.dropout,
             self.loss,
             self.margin,
             self.sampler.classes_per_batch,

@@ -78,6 +78,15 @@ pub fn data_for(config: &TrainConfig, progress: Progress) -> Result<Data, TrainE
 }
 
 /// The prepared dataset; the bundled sample is prepared on first use.
+/// The prepared dataset `config` trains on, the bundled sample prepared if missing: a run
+/// checks it before fetching anything slow.
+pub(crate) fn prepared_dataset(
+    config: &TrainConfig,
+    progress: Progress,
+) -> Result<Prepared, TrainError> {
+    open_or_prepare_sample(config, &DatasetRef::parse(&config.dataset), progress)
+}
+
 fn open_or_prepare_sample(
     config: &TrainConfig,
     reference: &DatasetRef,

@@ -14,7 +14,7 @@ pub mod trainer;
 
 use std::path::PathBuf;
 
-pub use config::TrainConfig;
+pub use config::{Protocol, TrainConfig};
 pub use run::{TrainRequest, run};
 pub use trainer::TrainSummary;
 
@@ -126,7 +126,11 @@ pub enum TrainError {
         /// The loss, or the sum of the embeddings.
         value: f64,
     },
-    /// A weights or checkpoint file could not be read.
+    /// The initial weights could not be found, fetched or loaded (boxed: a download error is
+    /// large, and every training result carries this type).
+    #[error(transparent)]
+    Pretrained(Box<crate::weights::WeightsError>),
+    /// A checkpoint's weights could not be read.
     #[error("cannot load {path}")]
     Weights {
         /// The file.
@@ -140,4 +144,10 @@ pub enum TrainError {
         "{0} already holds a run (it has a checkpoint); resume it, or choose another run folder"
     )]
     RunExists(PathBuf),
+}
+
+impl From<crate::weights::WeightsError> for TrainError {
+    fn from(error: crate::weights::WeightsError) -> Self {
+        TrainError::Pretrained(Box::new(error))
+    }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::TrainError;
 use super::config::TrainConfig;
-use super::data::data_for;
+use super::data::{data_for, prepared_dataset};
 use super::optim::Schedule;
 use super::trainer::{TrainSummary, train};
 use crate::fsutil;
@@ -41,7 +41,8 @@ pub struct TrainRequest {
 /// be made, or its log or `summary.json` cannot be written; [`TrainError::BadRunConfig`] when a
 /// resumed run's `config.json` is not one lifted wrote; [`TrainError::UnwritableConfig`] when the
 /// settings cannot be written as JSON; [`TrainError::NothingToResume`] when the folder to resume
-/// has no checkpoint; [`TrainError::RunExists`] when `request.out` already holds a run; whatever
+/// has no checkpoint; [`TrainError::RunExists`] when `request.out` already holds a run;
+/// [`TrainError::Pretrained`] when the initial weights cannot be found or fetched; whatever
 /// [`data_for`] and [`train`] return.
 pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
     let (config, run_dir, resume) = match &request.resume {
@@ -101,6 +102,20 @@ pub fn run(request: &TrainRequest) -> Result<TrainSummary, TrainError> {
             (request.config.clone(), dir, false)
         }
     };
+    let mut config = config;
+    if !resume && let Some(spec) = &config.weights {
+        // A dataset that is not there is reported before a weight file is downloaded.
+        prepared_dataset(&config, request.progress)?;
+        let resolved = crate::weights::resolve(
+            spec,
+            config.model.arch,
+            config.weights_manifest.as_deref(),
+            &config.data_dir,
+            &crate::fetch::FetchOptions::default(),
+            request.progress,
+        )?;
+        config.pretrained = Some(resolved);
+    }
     let data = data_for(&config, request.progress)?;
     if !resume {
         let json = config_json(&config)?;

@@ -19,7 +19,7 @@ use super::data::Data;
 use super::embed::embed_all;
 use super::log::{RunLog, truncate_after};
 use super::model::init::SeededVars;
-use super::model::{EmbeddingNet, load_weights, parameter_groups};
+use super::model::{EmbeddingNet, parameter_groups};
 use super::optim::{Optimizer, Schedule};
 use crate::eval::{EvalReport, evaluate};
 use crate::loader::{Layout, Loader, LoaderConfig, PkSampler};
@@ -80,8 +80,8 @@ pub fn device(name: &str) -> Result<Device, TrainError> {
 /// resumed later.
 ///
 /// # Errors
-/// Whatever [`device`] returns for `config.device`; [`TrainError::Weights`] when `config.weights`
-/// cannot be loaded; [`TrainError::Sampler`] when the sampler's settings do not work;
+/// Whatever [`device`] returns for `config.device`; [`TrainError::Pretrained`] when
+/// `config.pretrained` cannot be loaded into the network; [`TrainError::Sampler`] when the sampler's settings do not work;
 /// [`TrainError::Loader`] when the loaders' settings are refused or a batch cannot be loaded; when
 /// resuming, whatever [`checkpoint::load`] returns, and [`TrainError::SplitChanged`] when the
 /// checkpoint was trained on another split; [`TrainError::Io`] when the log cannot be opened,
@@ -102,11 +102,8 @@ pub fn train(
     let mut varmap = VarMap::new();
     let vb = SeededVars::builder(&varmap, config.sampler.seed, DType::F32, &device);
     let net = EmbeddingNet::new(config.model, &vb)?;
-    if let (Some(weights), false) = (&config.weights, resume) {
-        load_weights(&varmap, weights).map_err(|source| TrainError::Weights {
-            path: weights.clone(),
-            source,
-        })?;
+    if let (Some(weights), false) = (&config.pretrained, resume) {
+        crate::weights::load_into(&varmap, &weights.path, &["embedding."])?;
     }
     let classes = data
         .train

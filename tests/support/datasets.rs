@@ -285,7 +285,9 @@ pub fn pack(fixture: &Fixture, kind: FileKind) -> Vec<u8> {
     match kind {
         FileKind::Zip => archives::zip(&fixture.members, false),
         FileKind::TarGz => archives::tar_gz(&fixture.members),
-        FileKind::Mat => panic!("a MAT-file is not packed"),
+        FileKind::Mat | FileKind::Pth | FileKind::Safetensors => {
+            panic!("a {kind:?} file is not an archive")
+        }
     }
 }
 

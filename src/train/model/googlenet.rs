@@ -3,6 +3,10 @@
 //! by name. Like torchvision's, each convolution is followed by batch norm (ε = 0.001), the
 //! "5×5" branch uses a 3×3 convolution, and pools use ceil mode. The auxiliary classifiers and
 //! `fc` are not built: the network returns the 1024 pooled features.
+//!
+//! torchvision's ImageNet weights were ported from the original Caffe model and expect each
+//! channel as `2p − 1`; torchvision builds the pretrained network with `transform_input`, which
+//! maps ImageNet-normalised input to that, and so does this trunk, always.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -111,13 +115,14 @@ impl GoogLeNet {
         })
     }
 
-    /// Pooled features: [N, 3, H, W] → [N, 1024].
+    /// Pooled features: ImageNet-normalised RGB [N, 3, H, W] → [N, 1024].
     ///
     /// # Errors
     /// candle's errors from the tensor operations, for instance when `x` is not a batch of
     /// 3-channel images.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let x = max_pool(&self.conv1.forward(x, train)?.relu()?, 3, 2, 0, true)?;
+        let x = transform_input(x)?;
+        let x = max_pool(&self.conv1.forward(&x, train)?.relu()?, 3, 2, 0, true)?;
         let x = self.conv2.forward(&x, train)?.relu()?;
         let mut x = max_pool(&self.conv3.forward(&x, train)?.relu()?, 3, 2, 0, true)?;
         for block in &self.stage3 {
@@ -133,4 +138,17 @@ impl GoogLeNet {
         }
         global_average(&x)
     }
+}
+
+/// torchvision's `GoogLeNet._transform_input`: ImageNet-normalised channels to `2p − 1`.
+fn transform_input(x: &Tensor) -> Result<Tensor> {
+    const MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+    const STD: [f64; 3] = [0.229, 0.224, 0.225];
+    let channels: Vec<Tensor> = (0..3)
+        .map(|c| {
+            x.narrow(1, c, 1)?
+                .affine(STD[c] / 0.5, (MEAN[c] - 0.5) / 0.5)
+        })
+        .collect::<Result<_>>()?;
+    Tensor::cat(&channels, 1)
 }

@@ -99,8 +99,16 @@ impl ConvBn {
 /// Max pooling with PyTorch's `padding` and `ceil_mode`. Inputs must be non-negative (they
 /// follow a ReLU everywhere it is used), so zero padding equals PyTorch's −∞ padding.
 ///
+/// Windows are built from strided slices and element-wise maxima, first along the rows and then
+/// along the columns, because candle's `max_pool2d` has no gradient for overlapping windows
+/// (every ImageNet network's 3×3 stride-2 pools) and, in candle 0.11, scales the gradient of
+/// the others by 1/k². The values are exactly the maxima; where several inputs of a window
+/// tie, its gradient is shared among them (PyTorch gives it to the first), which only matters
+/// for ties above zero.
+///
 /// # Errors
-/// candle's errors from the tensor operations, among them one when `x` is not 4-D.
+/// candle's errors from the tensor operations, among them one when `x` is not 4-D or is
+/// smaller than one window.
 pub fn max_pool(
     x: &Tensor,
     kernel: usize,
@@ -109,6 +117,11 @@ pub fn max_pool(
     ceil_mode: bool,
 ) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
+    if h.min(w) + 2 * padding < kernel {
+        candle_core::bail!(
+            "a {h}x{w} feature map is smaller than the {kernel}x{kernel} pool; use larger images"
+        );
+    }
     let out = |size: usize| {
         let span = size + 2 * padding - kernel;
         let mut o = if ceil_mode {
@@ -126,7 +139,73 @@ pub fn max_pool(
     let need = |o: usize, size: usize| ((o - 1) * stride + kernel).saturating_sub(size + padding);
     let x = x.pad_with_zeros(D::Minus2, padding, need(oh, h))?;
     let x = x.pad_with_zeros(D::Minus1, padding, need(ow, w))?;
-    x.max_pool2d_with_stride(kernel, stride)
+    let window = Window {
+        kernel,
+        stride,
+        reduce: |a, b| a.maximum(b),
+    };
+    let rows = window.apply(&x, 2, oh)?;
+    window.apply(&rows, 3, ow)
+}
+
+/// Average pooling over `kernel`×`kernel` windows at stride 1 with `padding` zeros counted in
+/// the average (PyTorch's `AvgPool2d(kernel, 1, padding)`, `count_include_pad=True`), the
+/// output as large as the input when `kernel = 2·padding + 1`. Built from slices and sums
+/// because candle's `avg_pool2d` has no gradient for overlapping windows.
+///
+/// # Errors
+/// candle's errors from the tensor operations, among them one when `x` is not 4-D or is
+/// smaller than one window.
+pub fn average_pool(x: &Tensor, kernel: usize, padding: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if h.min(w) + 2 * padding < kernel {
+        candle_core::bail!(
+            "a {h}x{w} feature map is smaller than the {kernel}x{kernel} pool; use larger images"
+        );
+    }
+    let x = x.pad_with_zeros(D::Minus2, padding, padding)?;
+    let x = x.pad_with_zeros(D::Minus1, padding, padding)?;
+    let window = Window {
+        kernel,
+        stride: 1,
+        reduce: |a, b| a + b,
+    };
+    let rows = window.apply(&x, 2, h + 2 * padding + 1 - kernel)?;
+    window.apply(&rows, 3, w + 2 * padding + 1 - kernel)? / (kernel * kernel) as f64
+}
+
+/// Windows of `kernel` elements along one dimension, `stride` apart, each reduced to one value
+/// by folding `reduce` over its elements.
+struct Window {
+    kernel: usize,
+    stride: usize,
+    reduce: fn(&Tensor, &Tensor) -> Result<Tensor>,
+}
+
+impl Window {
+    /// The first `count` windows of `x` along `dim`, reduced.
+    fn apply(&self, x: &Tensor, dim: usize, count: usize) -> Result<Tensor> {
+        let mut folded = every_nth(x, dim, 0, self.stride, count)?;
+        for offset in 1..self.kernel {
+            folded = (self.reduce)(&folded, &every_nth(x, dim, offset, self.stride, count)?)?;
+        }
+        Ok(folded)
+    }
+}
+
+/// Elements `start`, `start + stride`, … (`count` of them) along `dim`: the first column of a
+/// `[count, stride]` view, zero-padded at the end where the last row is short.
+fn every_nth(x: &Tensor, dim: usize, start: usize, stride: usize, count: usize) -> Result<Tensor> {
+    if stride == 1 {
+        return x.narrow(dim, start, count);
+    }
+    let span = count * stride;
+    let short = (start + span).saturating_sub(x.dim(dim)?);
+    let x = x.pad_with_zeros(dim, 0, short)?.narrow(dim, start, span)?;
+    let mut shape = x.dims().to_vec();
+    shape[dim] = count;
+    shape.insert(dim + 1, stride);
+    x.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)
 }
 
 /// Global average pooling: [N, C, H, W] → [N, C].
@@ -135,4 +214,137 @@ pub fn max_pool(
 /// candle's errors from the tensor operations, among them one when `x` has fewer than 2 dimensions.
 pub fn global_average(x: &Tensor) -> Result<Tensor> {
     x.mean(D::Minus1)?.mean(D::Minus1)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    use super::max_pool;
+
+    /// PyTorch's max pooling, written out: each output the maximum of its window (positions in
+    /// the padding skipped), and the gradient of the sum of `weights × output` with respect to
+    /// the input, given to each window's first maximum.
+    fn reference(
+        x: &[f32],
+        (h, w): (usize, usize),
+        (kernel, stride, padding): (usize, usize, usize),
+        (oh, ow): (usize, usize),
+        weights: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let mut out = vec![0f32; oh * ow];
+        let mut grad = vec![0f32; h * w];
+        for i in 0..oh {
+            for j in 0..ow {
+                let mut best: Option<(f32, usize)> = None;
+                for dy in 0..kernel {
+                    for dx in 0..kernel {
+                        let (y, x_) = (i * stride + dy, j * stride + dx);
+                        if y < padding || x_ < padding || y - padding >= h || x_ - padding >= w {
+                            continue;
+                        }
+                        let at = (y - padding) * w + (x_ - padding);
+                        if best.is_none_or(|(v, _)| x[at] > v) {
+                            best = Some((x[at], at));
+                        }
+                    }
+                }
+                let (value, at) = best.unwrap();
+                out[i * ow + j] = value;
+                grad[at] += weights[i * ow + j];
+            }
+        }
+        (out, grad)
+    }
+
+    #[test]
+    fn overlapping_pools_match_pytorch_in_value_and_gradient() {
+        // Distinct positive inputs, so each window has one maximum, as in real feature maps.
+        let (h, w) = (13, 10);
+        let values: Vec<f32> = (0..h * w)
+            .map(|i| 0.1 + ((i * 7919) % 1009) as f32 / 97.0)
+            .collect();
+        for (kernel, stride, padding, ceil) in [
+            (3, 2, 0, true),
+            (3, 2, 1, false),
+            (3, 1, 1, true),
+            (2, 2, 0, true),
+            (3, 3, 0, false),
+        ] {
+            let x = Var::from_slice(&values, (1, 1, h, w), &Device::Cpu).unwrap();
+            let y = max_pool(x.as_tensor(), kernel, stride, padding, ceil).unwrap();
+            let (_, _, oh, ow) = y.dims4().unwrap();
+            let weights: Vec<f32> = (0..oh * ow).map(|i| 1.0 + i as f32).collect();
+            let (want_out, want_grad) = reference(
+                &values,
+                (h, w),
+                (kernel, stride, padding),
+                (oh, ow),
+                &weights,
+            );
+            let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+            assert_eq!(got, want_out, "values, {kernel}x{kernel} stride {stride}");
+            let weights = Tensor::from_slice(&weights, (1, 1, oh, ow), &Device::Cpu).unwrap();
+            let grads = (y * weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let grad: Vec<f32> = grads
+                .get(x.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(
+                grad, want_grad,
+                "gradient, {kernel}x{kernel} stride {stride}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_size_average_pool_counts_the_padding_and_spreads_the_gradient() {
+        let (h, w) = (5, 4);
+        let values: Vec<f32> = (0..h * w).map(|i| i as f32).collect();
+        let x = Var::from_slice(&values, (1, 1, h, w), &Device::Cpu).unwrap();
+        let y = super::average_pool(x.as_tensor(), 3, 1).unwrap();
+        assert_eq!(y.dims(), [1, 1, h, w]);
+        let at = |i: isize, j: isize| {
+            if i < 0 || j < 0 || i >= h as isize || j >= w as isize {
+                0.0
+            } else {
+                values[i as usize * w + j as usize]
+            }
+        };
+        let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+        for i in 0..h as isize {
+            for j in 0..w as isize {
+                let sum: f32 = (-1..=1)
+                    .flat_map(|dy| (-1..=1).map(move |dx| (dy, dx)))
+                    .map(|(dy, dx)| at(i + dy, j + dx))
+                    .sum();
+                let value = got[i as usize * w + j as usize];
+                assert!((value - sum / 9.0).abs() < 1e-5, "({i}, {j}): {value}");
+            }
+        }
+        // d(sum of outputs)/dx = (number of windows holding x) / 9.
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let grad: Vec<f32> = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let windows = |i: usize, size: usize| if i == 0 || i + 1 == size { 2.0 } else { 3.0 };
+        for i in 0..h {
+            for j in 0..w {
+                let want = windows(i, h) * windows(j, w) / 9.0;
+                assert!((grad[i * w + j] - want).abs() < 1e-6, "({i}, {j})");
+            }
+        }
+    }
 }

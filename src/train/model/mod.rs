@@ -1,20 +1,18 @@
 //! Embedding networks: a trunk that pools an image into features, and a linear embedding head.
 //!
 //! Trunks: [`small`] (for the bundled sample), [`resnet`] (ResNet-18/50) and [`googlenet`] (the
-//! paper's network), the last two with torchvision's parameter names so that its weights load
-//! from a safetensors file ([`load_weights`]). The head is `embedding.weight`/`embedding.bias`
+//! paper's network), with torchvision's parameter names, and [`bninception`] with Cadene's, so
+//! that ImageNet weights load by name ([`crate::weights`]). The head is `embedding.weight`/`embedding.bias`
 //! (D × F); the paper trains it with a 10× learning rate ([`ParameterGroups`]).
 
+pub mod bninception;
 pub mod googlenet;
 pub mod init;
 pub mod layers;
 pub mod resnet;
 pub mod small;
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder, VarMap};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +32,9 @@ pub enum Architecture {
     ResNet50,
     /// [`googlenet::GoogLeNet`].
     GoogLeNet,
+    /// [`bninception::BnInception`].
+    #[serde(rename = "bninception")]
+    BnInception,
 }
 
 /// Largest embedding size a network is built with.
@@ -59,6 +60,7 @@ enum Trunk {
     Small(small::SmallCnn),
     ResNet(Box<resnet::ResNet>),
     GoogLeNet(Box<googlenet::GoogLeNet>),
+    BnInception(Box<bninception::BnInception>),
 }
 
 /// A trunk and its embedding head.
@@ -114,6 +116,10 @@ impl EmbeddingNet {
                 Trunk::GoogLeNet(Box::new(googlenet::GoogLeNet::new(vb, config.bn)?)),
                 1024,
             ),
+            Architecture::BnInception => (
+                Trunk::BnInception(Box::new(bninception::BnInception::new(vb, config.bn)?)),
+                1024,
+            ),
         };
         let head = candle_nn::linear(features, config.embedding, vb.pp("embedding"))?;
         Ok(EmbeddingNet {
@@ -138,6 +144,7 @@ impl EmbeddingNet {
             Trunk::Small(t) => t.forward(x, train),
             Trunk::ResNet(t) => t.forward(x, train),
             Trunk::GoogLeNet(t) => t.forward(x, train),
+            Trunk::BnInception(t) => t.forward(x, train),
         }
     }
 
@@ -217,60 +224,9 @@ pub fn parameter_groups(varmap: &VarMap, bn: BnMode) -> ParameterGroups {
 fn is_norm(name: &str) -> bool {
     let layer = name.rsplit_once('.').map_or("", |(l, _)| l);
     let last = layer.rsplit('.').next().unwrap_or("");
-    last.starts_with("bn") || last == "downsample.1" || layer.ends_with("downsample.1")
-}
-
-/// What loading weights did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct LoadReport {
-    /// Variables set from the file.
-    pub loaded: usize,
-    /// Variables the file does not have (left at their initial values).
-    pub missing: Vec<String>,
-    /// Tensors of the file the network does not use (`fc.*`, `aux*`, `num_batches_tracked`).
-    pub unused: Vec<String>,
-}
-
-/// Loads weights by name from a safetensors file (torchvision names) into `varmap`; shapes must
-/// match.
-///
-/// # Errors
-/// candle's errors when `path` cannot be read as a safetensors file, a tensor's shape differs from
-/// its variable's, or a variable cannot be set.
-pub fn load_weights(varmap: &VarMap, path: &Path) -> Result<LoadReport> {
-    let tensors: HashMap<String, Tensor> =
-        candle_core::safetensors::load(path, &candle_core::Device::Cpu)?;
-    let data = varmap
-        .data()
-        .lock()
-        .expect("the variable map is not poisoned");
-    let mut report = LoadReport::default();
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    for name in names {
-        let var = &data[name];
-        match tensors.get(name) {
-            Some(t) => {
-                if t.dims() != var.dims() {
-                    candle_core::bail!(
-                        "{}: {name} has shape {:?} in the file but {:?} in the network",
-                        path.display(),
-                        t.dims(),
-                        var.dims()
-                    );
-                }
-                var.set(&t.to_dtype(DType::F32)?.to_device(var.device())?)?;
-                report.loaded += 1;
-            }
-            None => report.missing.push(name.clone()),
-        }
-    }
-    let mut unused: Vec<String> = tensors
-        .keys()
-        .filter(|k| !data.contains_key(*k))
-        .cloned()
-        .collect();
-    unused.sort();
-    report.unused = unused;
-    Ok(report)
+    // torchvision's `bn`, `bn1`…, `downsample.1`; Cadene's `<conv>_bn`.
+    last.starts_with("bn")
+        || last.ends_with("_bn")
+        || last == "downsample.1"
+        || layer.ends_with("downsample.1")
 }
