@@ -203,6 +203,18 @@ fn kmeans_finds_clusters_as_well_as_scikit_learn() {
     .unwrap();
     let scores = clustering::scores(&result.assignments, &tight.labels);
     assert!(scores.nmi > 0.999, "{scores:?}");
+    // No rows: an error that says so, not a panic.
+    let empty =
+        candle_core::Tensor::zeros((0, 4), candle_core::DType::F32, &candle_core::Device::Cpu)
+            .unwrap();
+    let config = kmeans::KMeansConfig {
+        k: 8,
+        seed: 0,
+        max_iter: 100,
+        block: 64,
+    };
+    let err = kmeans::kmeans(&empty, config).unwrap_err();
+    assert!(err.to_string().contains("at least one row"), "{err}");
 }
 
 #[test]

@@ -53,10 +53,14 @@ pub struct KMeansResult {
 /// Clusters the rows of `x` (N×D).
 ///
 /// # Errors
-/// candle's errors from the tensor operations, among them one when `x` is not 2-D.
+/// candle's errors from the tensor operations, among them one when `x` is not 2-D or has no
+/// rows.
 pub fn kmeans(x: &Tensor, config: KMeansConfig) -> candle_core::Result<KMeansResult> {
     let x = x.to_dtype(DType::F32)?.contiguous()?;
     let (n, d) = x.dims2()?;
+    if n == 0 {
+        candle_core::bail!("k-means needs at least one row; the embeddings are empty");
+    }
     let k = config.k.clamp(1, n);
     let device = x.device().clone();
     let host: Vec<f32> = x.flatten_all()?.to_vec1()?;
