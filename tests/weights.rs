@@ -72,6 +72,15 @@ fn manifest(dir: &Path, server: &Server, entries: &[(&str, &str, &str)]) -> Path
     write(dir, "weights.toml", text.as_bytes())
 }
 
+/// A server on 127.0.0.1 serving the fixture checkpoint `file` as it is, and a manifest that
+/// lists it as `name` for `arch`.
+fn serving_one(dir: &Path, name: &str, arch: &str, file: &str) -> (Server, PathBuf) {
+    let server = Server::start();
+    server.route(&format!("/{file}"), checkpoint(file), vec![], Fault::Serve);
+    let manifest = manifest(dir, &server, &[(name, arch, file)]);
+    (server, manifest)
+}
+
 /// The reference input: ImageNet-normalised RGB, [2, 3, 96, 96].
 fn input() -> Tensor {
     let mut values = Vec::with_capacity(2 * 3 * 96 * 96);
@@ -149,15 +158,18 @@ fn published_checkpoints_are_fetched_verified_and_give_pytorchs_features() {
     let reference = reference();
     for (name, key, file, arch) in cases {
         let spec = WeightsSpec::Named(name.to_string());
-        let resolved = weights::resolve(
-            &spec,
-            arch,
-            Some(&manifest),
-            &data,
-            &fast_fetch(),
-            Progress::hidden(),
-        )
-        .unwrap();
+        let resolve = || {
+            weights::resolve(
+                &spec,
+                arch,
+                Some(&manifest),
+                &data,
+                &fast_fetch(),
+                Progress::hidden(),
+            )
+            .unwrap()
+        };
+        let resolved = resolve();
         assert_eq!(resolved.path, data.join("weights").join(file));
         assert_eq!(resolved.sha256, sha256_of(file));
         let ours = features(arch, &resolved.path);
@@ -180,15 +192,7 @@ fn published_checkpoints_are_fetched_verified_and_give_pytorchs_features() {
         assert!(worst <= 1e-4, "{name}: {worst} from PyTorch's features");
         // A second use re-hashes the cached copy and downloads nothing.
         let before = server.requests_for(&format!("/{file}")).len();
-        weights::resolve(
-            &spec,
-            arch,
-            Some(&manifest),
-            &data,
-            &fast_fetch(),
-            Progress::hidden(),
-        )
-        .unwrap();
+        assert_eq!(resolve().sha256, resolved.sha256);
         assert_eq!(server.requests_for(&format!("/{file}")).len(), before);
     }
 }
@@ -309,18 +313,7 @@ fn damaged_checkpoints_are_errors_not_panics() {
 #[test]
 fn the_weights_command_lists_and_fetches() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start();
-    server.route(
-        "/resnet18.pth",
-        checkpoint("resnet18.pth"),
-        vec![],
-        Fault::Serve,
-    );
-    let manifest = manifest(
-        dir.path(),
-        &server,
-        &[("resnet18", "resnet18", "resnet18.pth")],
-    );
+    let (_server, manifest) = serving_one(dir.path(), "resnet18", "resnet18", "resnet18.pth");
     let data = dir.path().join("data");
     let run = |args: &[&str]| {
         lifted()
@@ -374,18 +367,7 @@ fn the_weights_command_lists_and_fetches() {
 #[test]
 fn train_on_cub_starts_from_the_published_googlenet_and_records_its_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start();
-    server.route(
-        "/googlenet.pth",
-        checkpoint("googlenet.pth"),
-        vec![],
-        Fault::Serve,
-    );
-    let manifest = manifest(
-        dir.path(),
-        &server,
-        &[("googlenet", "googlenet", "googlenet.pth")],
-    );
+    let (_server, manifest) = serving_one(dir.path(), "googlenet", "googlenet", "googlenet.pth");
     let data = dir.path().join("data");
     let fixture = crate::support::datasets::cub();
     let tgz = crate::support::datasets::pack(&fixture, lifted::manifest::FileKind::TarGz);
@@ -509,18 +491,7 @@ fn every_imagenet_network_has_gradients_through_its_whole_trunk() {
 #[test]
 fn a_missing_dataset_is_reported_before_weights_are_fetched() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start();
-    server.route(
-        "/googlenet.pth",
-        checkpoint("googlenet.pth"),
-        vec![],
-        Fault::Serve,
-    );
-    let manifest = manifest(
-        dir.path(),
-        &server,
-        &[("googlenet", "googlenet", "googlenet.pth")],
-    );
+    let (server, manifest) = serving_one(dir.path(), "googlenet", "googlenet", "googlenet.pth");
     let output = lifted()
         .args([
             "train",

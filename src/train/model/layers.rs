@@ -222,6 +222,13 @@ mod tests {
 
     use super::max_pool;
 
+    /// The gradient of the sum of `y` with respect to `x`, flattened.
+    fn gradient(y: Tensor, x: &Var) -> Vec<f32> {
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let grad = grads.get(x.as_tensor()).unwrap();
+        grad.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
     /// PyTorch's max pooling, written out: each output the maximum of its window (positions in
     /// the padding skipped), and the gradient of the sum of `weights × output` with respect to
     /// the input, given to each window's first maximum.
@@ -285,19 +292,7 @@ mod tests {
             let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
             assert_eq!(got, want_out, "values, {kernel}x{kernel} stride {stride}");
             let weights = Tensor::from_slice(&weights, (1, 1, oh, ow), &Device::Cpu).unwrap();
-            let grads = (y * weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let grad: Vec<f32> = grads
-                .get(x.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let grad = gradient((y * weights).unwrap(), &x);
             assert_eq!(
                 grad, want_grad,
                 "gradient, {kernel}x{kernel} stride {stride}"
@@ -331,14 +326,7 @@ mod tests {
             }
         }
         // d(sum of outputs)/dx = (number of windows holding x) / 9.
-        let grads = y.sum_all().unwrap().backward().unwrap();
-        let grad: Vec<f32> = grads
-            .get(x.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let grad = gradient(y, &x);
         let windows = |i: usize, size: usize| if i == 0 || i + 1 == size { 2.0 } else { 3.0 };
         for i in 0..h {
             for j in 0..w {
