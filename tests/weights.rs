@@ -97,18 +97,23 @@ fn input() -> Tensor {
     Tensor::from_vec(values, (2, 3, 96, 96), &Device::Cpu).unwrap()
 }
 
-/// The pooled features of `arch` with the weights at `path`.
-fn features(arch: Architecture, path: &Path) -> Vec<f32> {
+/// A network `arch` with an 8-d embedding, on the CPU, and the map of its variables.
+fn network(arch: Architecture, bn: BnMode, dropout: f32) -> (EmbeddingNet, VarMap) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let config = ModelConfig {
         arch,
         embedding: 8,
-        bn: BnMode::Frozen,
+        bn,
         width: 16,
-        dropout: 0.0,
+        dropout,
     };
-    let net = EmbeddingNet::new(config, &vb).unwrap();
+    (EmbeddingNet::new(config, &vb).unwrap(), varmap)
+}
+
+/// The pooled features of `arch` with the weights at `path`.
+fn features(arch: Architecture, path: &Path) -> Vec<f32> {
+    let (net, varmap) = network(arch, BnMode::Frozen, 0.0);
     let report = weights::load_into(&varmap, path, &["embedding."]).unwrap();
     assert!(report.loaded > 50, "{report:?}");
     net.features(&input(), false)
@@ -235,16 +240,7 @@ fn a_corrupted_download_is_refused_and_not_kept() {
 fn a_checkpoint_missing_or_misshaping_a_tensor_is_refused_naming_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "broken.pth", &checkpoint("resnet18-broken.pth"));
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let config = ModelConfig {
-        arch: Architecture::ResNet18,
-        embedding: 8,
-        bn: BnMode::Frozen,
-        width: 16,
-        dropout: 0.0,
-    };
-    EmbeddingNet::new(config, &vb).unwrap();
+    let (_net, varmap) = network(Architecture::ResNet18, BnMode::Frozen, 0.0);
     let err = weights::load_into(&varmap, &path, &["embedding."]).unwrap_err();
     let WeightsError::Mismatch {
         differences, total, ..
@@ -449,16 +445,7 @@ fn every_imagenet_network_has_gradients_through_its_whole_trunk() {
         Architecture::ResNet18,
         Architecture::ResNet50,
     ] {
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let config = ModelConfig {
-            arch,
-            embedding: 8,
-            bn: BnMode::Train,
-            width: 16,
-            dropout: 0.4,
-        };
-        let net = EmbeddingNet::new(config, &vb).unwrap();
+        let (net, varmap) = network(arch, BnMode::Train, 0.4);
         let x = Tensor::randn(0f32, 1.0, (2, 3, 64, 64), &Device::Cpu).unwrap();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let y = net.forward_train(&x, &mut rng).unwrap();
