@@ -448,7 +448,10 @@ impl Manifest {
 }
 
 /// Checks a list of files: plain unique names, well-formed hashes, at least one source each.
-fn check_files(files: &[SourceFile]) -> Result<(), String> {
+///
+/// # Errors
+/// A message in words naming the first file that breaks a rule.
+pub(crate) fn check_files(files: &[SourceFile]) -> Result<(), String> {
     if files.is_empty() {
         return Err("a layout lists no files".to_string());
     }
@@ -464,6 +467,11 @@ fn check_files(files: &[SourceFile]) -> Result<(), String> {
         }
         check_hex(&file.name, "sha256", file.sha256.as_deref(), 64)?;
         check_hex(&file.name, "md5", file.md5.as_deref(), 32)?;
+        if let Some(prefix) = &file.sha256_prefix {
+            // At least torchvision's 8 digits: a shorter prefix would let almost any file pass.
+            let len = prefix.len().clamp(MIN_SHA256_PREFIX, 64);
+            check_hex(&file.name, "sha256_prefix", Some(prefix), len)?;
+        }
         if file.sources.is_empty() {
             return Err(format!("file `{}` has no sources", file.name));
         }
@@ -486,6 +494,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The fewest hex digits a `sha256_prefix` may have.
+const MIN_SHA256_PREFIX: usize = 8;
 
 /// Checks that an optional hash is lower-case hex of the right length.
 fn check_hex(file: &str, what: &str, value: Option<&str>, len: usize) -> Result<(), String> {

@@ -538,3 +538,45 @@ fn the_built_in_weights_are_the_published_files() {
         assert_eq!(weights::entry(name, None).unwrap().arch, arch);
     }
 }
+
+/// A weight manifest is checked as strictly as a dataset's: its file names are written under
+/// the data dir, and its hash prefixes are all that stands between a download and a run.
+#[test]
+fn a_weight_manifest_with_a_path_a_short_prefix_or_a_name_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |name: &str, file: &str, check: &str| {
+        format!(
+            "[[weights]]\nname = \"{name}\"\narch = \"resnet18\"\ntitle = \"t\"\nlicence = \"l\"\n\n\
+             [weights.file]\nname = \"{file}\"\n{check}kind = \"pth\"\n\n\
+             [[weights.file.sources]]\nurl = \"http://127.0.0.1:9/{file}\"\n\n"
+        )
+    };
+    let good = "sha256_prefix = \"f37072fd\"\n";
+    for (text, problem) in [
+        (
+            entry("r", "../escape.pth", good),
+            "must be a plain file name",
+        ),
+        (
+            entry("r", "r.pth", "sha256_prefix = \"\"\n"),
+            "sha256_prefix must be 8",
+        ),
+        (
+            entry("r", "r.pth", "sha256_prefix = \"F37072FD\"\n"),
+            "lower-case hex",
+        ),
+        (entry("r", "r.pth", ""), "has no hash"),
+        (
+            entry("r", "a.pth", good) + &entry("r", "b.pth", good),
+            "listed twice",
+        ),
+    ] {
+        let path = write(dir.path(), "weights.toml", text.as_bytes());
+        let err = weights::entries(Some(&path)).unwrap_err();
+        assert!(
+            matches!(err, WeightsError::InvalidManifest { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(problem), "{problem}: {err}");
+    }
+}

@@ -19,6 +19,9 @@ use candle_core::{DType, Device, Tensor};
 
 use super::pickle::{PickleError, Value, unpickle};
 
+/// How many times its file's size one zip entry may unpack to.
+const MAX_UNPACK_RATIO: u64 = 8;
+
 /// `torch.save`'s legacy magic number, the first pickle of a legacy file.
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
@@ -145,27 +148,37 @@ fn read_zip(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Tensor>, Checkp
         .map(|n| n.into_owned())
         .ok_or_else(|| layout(path, "the zip holds no data.pkl"))?;
     let prefix = &pickle_name[..pickle_name.len() - "data.pkl".len()];
-    let pickle = read_entry(&mut archive, &pickle_name).map_err(zip_error)?;
+    let pickle = read_entry(&mut archive, &pickle_name, bytes.len()).map_err(zip_error)?;
     let (value, _) = unpickle(&pickle).map_err(|source| CheckpointError::Pickle {
         path: path.to_path_buf(),
         source,
     })?;
     let mut storages: HashMap<String, Cow<'_, [u8]>> = HashMap::new();
     for key in storage_element_sizes(&value).into_keys() {
-        let data = read_entry(&mut archive, &format!("{prefix}data/{key}"))
+        let data = read_entry(&mut archive, &format!("{prefix}data/{key}"), bytes.len())
             .map_err(|_| layout(path, &format!("storage {key} is missing from the zip")))?;
         storages.insert(key, Cow::Owned(data));
     }
     build_tensors(path, &value, &storages)
 }
 
+/// Reads one entry whole. `torch.save` stores entries uncompressed, so none may unpack to more
+/// than [`MAX_UNPACK_RATIO`] times the whole file: a compressed entry that claims more is a
+/// zip bomb, not a checkpoint.
 fn read_entry(
     archive: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
     name: &str,
+    file_size: usize,
 ) -> Result<Vec<u8>, zip::result::ZipError> {
-    let mut entry = archive.by_name(name)?;
-    let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-    entry.read_to_end(&mut data)?;
+    let limit = (file_size as u64).saturating_mul(MAX_UNPACK_RATIO);
+    let entry = archive.by_name(name)?;
+    let mut data = Vec::with_capacity(usize::try_from(entry.size().min(limit)).unwrap_or(0));
+    entry.take(limit + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Err(zip::result::ZipError::InvalidArchive(
+            "an entry unpacks to far more than the file holds".into(),
+        ));
+    }
     Ok(data)
 }
 
@@ -201,13 +214,15 @@ fn read_legacy(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Tensor>, Che
         let element = *sizes
             .get(&key)
             .ok_or_else(|| layout(path, &format!("storage {key} is used by no tensor")))?;
-        let length = count
+        let start = at + 8;
+        let end = count
             .checked_mul(element as u64)
             .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| at + 8 + n <= bytes.len())
+            .and_then(|n| start.checked_add(n))
+            .filter(|&end| end <= bytes.len())
             .ok_or_else(|| layout(path, &format!("storage {key} runs past the end")))?;
-        storages.insert(key, Cow::Borrowed(&bytes[at + 8..at + 8 + length]));
-        at += 8 + length;
+        storages.insert(key, Cow::Borrowed(&bytes[start..end]));
+        at = end;
     }
     build_tensors(path, &value, &storages)
 }
@@ -268,7 +283,7 @@ fn build_tensors(
                 &format!("storage {} is not in the file", t.storage_key),
             )
         })?;
-        let numel: usize = t.size.iter().product();
+        let numel = t.size.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         let contiguous = contiguous_strides(&t.size);
         let same = t
             .size
@@ -281,9 +296,12 @@ fn build_tensors(
                 &format!("{name} is not stored contiguously (stride {:?})", t.stride),
             ));
         }
-        let start = t.offset * t.element;
-        let end = start + numel * t.element;
-        let raw = bytes.get(start..end).ok_or_else(|| {
+        let span = numel.and_then(|n| n.checked_mul(t.element));
+        let start = t.offset.checked_mul(t.element);
+        let range = start
+            .zip(span)
+            .and_then(|(s, n)| Some(s..s.checked_add(n)?));
+        let raw = range.and_then(|r| bytes.get(r)).ok_or_else(|| {
             layout(
                 path,
                 &format!(

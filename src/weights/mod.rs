@@ -112,6 +112,15 @@ pub enum WeightsError {
         #[source]
         source: toml::de::Error,
     },
+    /// The weight manifest breaks a rule TOML cannot express (a file name that is a path, a
+    /// malformed hash, a name listed twice).
+    #[error("the weight manifest {origin} is not valid: {problem}")]
+    InvalidManifest {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong, in words.
+        problem: String,
+    },
     /// A weight manifest file cannot be read.
     #[error("cannot read the weight manifest {path}")]
     ManifestIo {
@@ -174,7 +183,9 @@ pub enum WeightsError {
 ///
 /// # Errors
 /// [`WeightsError::ManifestIo`] when `manifest` cannot be read; [`WeightsError::Manifest`] when
-/// the manifest is not valid.
+/// it is not valid TOML of this form; [`WeightsError::InvalidManifest`] when an entry's file
+/// name is not a plain file name, a hash is malformed, a file has no hash or no source, or a
+/// name is listed twice.
 pub fn entries(manifest: Option<&Path>) -> Result<Vec<WeightsEntry>, WeightsError> {
     let (text, origin) = match manifest {
         Some(path) => (
@@ -187,8 +198,30 @@ pub fn entries(manifest: Option<&Path>) -> Result<Vec<WeightsEntry>, WeightsErro
         None => (BUILT_IN.to_string(), "built-in".to_string()),
     };
     let parsed: WeightsManifest =
-        toml::from_str(&text).map_err(|source| WeightsError::Manifest { origin, source })?;
+        toml::from_str(&text).map_err(|source| WeightsError::Manifest {
+            origin: origin.clone(),
+            source,
+        })?;
+    check_entries(&parsed.weights)
+        .map_err(|problem| WeightsError::InvalidManifest { origin, problem })?;
     Ok(parsed.weights)
+}
+
+/// The rules of a weight manifest beyond its form: each file is checked as a dataset's are
+/// (a plain file name, since it is written under the data dir; well-formed hashes; a source),
+/// has a hash, and no name or file name is listed twice.
+fn check_entries(entries: &[WeightsEntry]) -> Result<(), String> {
+    let files: Vec<SourceFile> = entries.iter().map(|e| e.file.clone()).collect();
+    crate::manifest::check_files(&files)?;
+    for (i, entry) in entries.iter().enumerate() {
+        if !entry.file.has_hash() {
+            return Err(format!("file `{}` has no hash", entry.file.name));
+        }
+        if entries[..i].iter().any(|e| e.name == entry.name) {
+            return Err(format!("the name `{}` is listed twice", entry.name));
+        }
+    }
+    Ok(())
 }
 
 /// The published file named `name`.

@@ -11,6 +11,14 @@ use std::collections::HashMap;
 /// hostile file can make this reader allocate (a state dict has a few thousand entries).
 const MAX_ITEMS: usize = 1 << 22;
 
+/// Most values a pickle may make in all, copies recalled from the memo included, so that a
+/// value recalled into itself over and over cannot grow without bound.
+const MAX_VALUES: usize = 1 << 24;
+
+/// Most levels of nesting a value may have (a checkpoint needs about six). Bounds the
+/// recursion of everything that walks a value, dropping it included.
+const MAX_DEPTH: usize = 64;
+
 /// A value read from a pickle.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
@@ -91,6 +99,8 @@ struct Machine<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    /// Values made so far, copies included.
+    made: usize,
 }
 
 /// Reads one pickle from the start of `bytes`: its value and the number of bytes it took.
@@ -101,6 +111,7 @@ pub(crate) fn unpickle(bytes: &[u8]) -> Result<(Value, usize), PickleError> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        made: 0,
     };
     let value = machine.run()?;
     Ok((value, machine.at))
@@ -167,7 +178,25 @@ impl<'a> Machine<'a> {
         if self.stack.len() >= MAX_ITEMS {
             return Err(self.malformed("too many values"));
         }
+        self.check_depth(&value)?;
+        self.count(1)?;
         self.stack.push(value);
+        Ok(())
+    }
+
+    /// Counts `n` more values made against [`MAX_VALUES`].
+    fn count(&mut self, n: usize) -> Result<(), PickleError> {
+        self.made = self.made.saturating_add(n);
+        if self.made > MAX_VALUES {
+            return Err(self.malformed("too many values in all"));
+        }
+        Ok(())
+    }
+
+    fn check_depth(&self, value: &Value) -> Result<(), PickleError> {
+        if depth(value) > MAX_DEPTH {
+            return Err(self.malformed("values nested too deeply"));
+        }
         Ok(())
     }
 
@@ -196,6 +225,7 @@ impl<'a> Machine<'a> {
 
     fn memoize(&mut self, index: u32) -> Result<(), PickleError> {
         let value = self.top()?.clone();
+        self.count(size(&value))?;
         if self.memo.len() >= MAX_ITEMS {
             return Err(self.malformed("too many memo entries"));
         }
@@ -209,6 +239,7 @@ impl<'a> Machine<'a> {
             .get(&index)
             .cloned()
             .ok_or_else(|| self.malformed("unknown memo index"))?;
+        self.count(size(&value))?;
         self.push(value)
     }
 
@@ -233,6 +264,7 @@ impl<'a> Machine<'a> {
                 }
                 b'2' => {
                     let top = self.top()?.clone();
+                    self.count(size(&top))?;
                     self.push(top)?;
                 }
                 b'N' => self.push(Value::None)?,
@@ -405,6 +437,9 @@ impl<'a> Machine<'a> {
     }
 
     fn extend_list(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+        if items.iter().any(|item| depth(item) >= MAX_DEPTH) {
+            return Err(self.malformed("values nested too deeply"));
+        }
         let at = self.at;
         match self.top()? {
             Value::List(list) if list.len() + items.len() <= MAX_ITEMS => {
@@ -419,6 +454,12 @@ impl<'a> Machine<'a> {
     }
 
     fn extend_dict(&mut self, pairs: Vec<(Value, Value)>) -> Result<(), PickleError> {
+        if pairs
+            .iter()
+            .any(|(k, v)| depth(k).max(depth(v)) >= MAX_DEPTH)
+        {
+            return Err(self.malformed("values nested too deeply"));
+        }
         let at = self.at;
         match self.top()? {
             Value::Dict(dict) if dict.len() + pairs.len() <= MAX_ITEMS => {
@@ -446,6 +487,29 @@ fn call(callable: Value, args: Value) -> Value {
         callable: Box::new(callable),
         args: Box::new(args),
     }
+}
+
+/// The values directly inside `value`.
+fn children(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Tuple(items) | Value::List(items) => items.iter().collect(),
+        Value::Dict(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
+        Value::Call { callable, args } => vec![callable, args],
+        Value::Build { object, state } => vec![object, state],
+        Value::Persistent(id) => vec![id],
+        _ => Vec::new(),
+    }
+}
+
+/// Levels of nesting: 1 for a value with nothing inside. Values on the machine's stack are
+/// never deeper than [`MAX_DEPTH`], so this recursion is bounded.
+fn depth(value: &Value) -> usize {
+    1 + children(value).into_iter().map(depth).max().unwrap_or(0)
+}
+
+/// How many values `value` is made of, itself included.
+fn size(value: &Value) -> usize {
+    1 + children(value).into_iter().map(size).sum::<usize>()
 }
 
 /// `LONG1`/`LONG4` bytes: an `Int` when it fits.
@@ -492,6 +556,31 @@ mod tests {
                 ),
             ])
         );
+    }
+
+    #[test]
+    fn deep_nesting_and_runaway_copies_are_refused() {
+        // 100,000 nested empty tuples: `(` and `t` alternately would nest without end.
+        let mut deep = b"\x80\x02".to_vec();
+        deep.extend(std::iter::repeat_n(b'(', 100_000));
+        deep.extend(std::iter::repeat_n(b't', 100_000));
+        deep.push(b'.');
+        let err = unpickle(&deep).unwrap_err();
+        assert!(err.to_string().contains("nested too deeply"), "{err}");
+        // A list of 1,000 items, then again and again a list of 1,000 copies of the last one.
+        let mut laughs = b"\x80\x02](".to_vec();
+        laughs.extend(std::iter::repeat_n(b'N', 1000));
+        laughs.extend(b"eq\x00");
+        for level in 0u8..4 {
+            laughs.extend(b"](");
+            for _ in 0..1000 {
+                laughs.extend([b'h', level]);
+            }
+            laughs.extend([b'e', b'q', level + 1]);
+        }
+        laughs.push(b'.');
+        let err = unpickle(&laughs).unwrap_err();
+        assert!(err.to_string().contains("too many values in all"), "{err}");
     }
 
     #[test]
