@@ -31,6 +31,8 @@ fn main() -> candle_core::Result<()> {
     let size: usize = arg(2, "227").parse().expect("an image size");
     let runs: usize = arg(3, "5").parse().expect("a number of runs");
     let threads: usize = arg(4, "2").parse().expect("a number of threads");
+    // As `lifted train` does.
+    lifted::train::allocator::keep_freed_memory();
     // candle's CPU kernels use rayon's global pool.
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -25,6 +25,8 @@ fn main() -> candle_core::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(32);
+    // As `lifted train` does.
+    lifted::train::allocator::keep_freed_memory();
     if let Some(threads) = args.get(2) {
         // candle's CPU kernels use rayon's global pool.
         let n: usize = threads.parse().expect("threads");

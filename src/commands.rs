@@ -181,6 +181,7 @@ pub fn stream_batches(a: args::StreamArgs) -> anyhow::Result<()> {
 }
 
 pub fn train(a: args::TrainArgs) -> anyhow::Result<()> {
+    lifted::train::allocator::keep_freed_memory();
     // With --resume the run's config.json decides everything; the dataset only names it.
     let name = match (&a.dataset, &a.resume) {
         (Some(dataset), _) => dataset.clone(),

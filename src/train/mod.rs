@@ -2,6 +2,7 @@
 //! ([`trainer`]) with checkpoints ([`checkpoint`]) and a JSONL log ([`log`]), and the
 //! `lifted train` command ([`run`]) that packs what a run needs.
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -9,10 +9,11 @@
 //! Its weights expect BGR pixels in 0–255 minus [104, 117, 128]; the trunk converts the
 //! loader's ImageNet-normalised RGB to that first ([`caffe_bgr`]).
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
 
-use super::layers::{BnMode, Norm, average_pool, global_average, max_pool};
+use super::conv::Conv;
+use super::layers::{BnMode, Norm, average_pool, conv_norm, global_average, max_pool};
 
 const EPS: f64 = 1e-5;
 /// ImageNet's mean and std, which the loader normalises with.
@@ -24,7 +25,7 @@ const CAFFE_MEAN_BGR: [f64; 3] = [104.0, 117.0, 128.0];
 /// A convolution with bias `name`, then batch norm `name_bn` and a ReLU.
 #[derive(Debug, Clone)]
 struct Unit {
-    conv: Conv2d,
+    conv: Conv,
     norm: Norm,
 }
 
@@ -36,19 +37,14 @@ impl Unit {
         (stride, padding): (usize, usize),
         bn: BnMode,
     ) -> Result<Unit> {
-        let config = Conv2dConfig {
-            stride,
-            padding,
-            ..Default::default()
-        };
         Ok(Unit {
-            conv: candle_nn::conv2d(cin, cout, kernel, config, vb.pp(name))?,
+            conv: Conv::new(vb.pp(name), (cin, cout, kernel), stride, padding, true)?,
             norm: Norm::new(cout, EPS, bn, vb.pp(format!("{name}_bn")))?,
         })
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.norm.forward(&self.conv.forward(x)?, train)?.relu()
+        conv_norm(&self.conv, &self.norm, x, train, true)
     }
 }
 

@@ -63,7 +63,7 @@ impl Inception {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let run = |c: &ConvBn, x: &Tensor| c.forward(x, train)?.relu();
+        let run = |c: &ConvBn, x: &Tensor| c.forward_relu(x, train);
         let y1 = run(&self.b1, x)?;
         let y2 = run(&self.b2[1], &run(&self.b2[0], x)?)?;
         let y3 = run(&self.b3[1], &run(&self.b3[0], x)?)?;
@@ -122,9 +122,9 @@ impl GoogLeNet {
     /// 3-channel images.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let x = transform_input(x)?;
-        let x = max_pool(&self.conv1.forward(&x, train)?.relu()?, 3, 2, 0, true)?;
-        let x = self.conv2.forward(&x, train)?.relu()?;
-        let mut x = max_pool(&self.conv3.forward(&x, train)?.relu()?, 3, 2, 0, true)?;
+        let x = max_pool(&self.conv1.forward_relu(&x, train)?, 3, 2, 0, true)?;
+        let x = self.conv2.forward_relu(&x, train)?;
+        let mut x = max_pool(&self.conv3.forward_relu(&x, train)?, 3, 2, 0, true)?;
         for block in &self.stage3 {
             x = block.forward(&x, train)?;
         }

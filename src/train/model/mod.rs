@@ -5,10 +5,13 @@
 //! that ImageNet weights load by name ([`crate::weights`]). The head is `embedding.weight`/`embedding.bias`
 //! (D × F); the paper trains it with a 10× learning rate ([`ParameterGroups`]).
 
+mod batch_norm_cpu;
 pub mod bninception;
+pub mod conv;
 pub mod googlenet;
 pub mod init;
 pub mod layers;
+mod max_pool_cpu;
 pub mod resnet;
 pub mod small;
 

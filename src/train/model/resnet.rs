@@ -30,11 +30,11 @@ impl Block {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let (out, down) = match self {
             Block::Basic { c1, c2, down } => {
-                (c2.forward(&c1.forward(x, train)?.relu()?, train)?, down)
+                (c2.forward(&c1.forward_relu(x, train)?, train)?, down)
             }
             Block::Bottleneck { c1, c2, c3, down } => {
-                let y = c1.forward(x, train)?.relu()?;
-                let y = c2.forward(&y, train)?.relu()?;
+                let y = c1.forward_relu(x, train)?;
+                let y = c2.forward_relu(&y, train)?;
                 (c3.forward(&y, train)?, down)
             }
         };
@@ -129,7 +129,7 @@ impl ResNet {
     /// candle's errors from the tensor operations, for instance when `x` is not a batch of
     /// 3-channel images.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = max_pool(&self.stem.forward(x, train)?.relu()?, 3, 2, 1, false)?;
+        let mut x = max_pool(&self.stem.forward_relu(x, train)?, 3, 2, 1, false)?;
         for block in &self.layers {
             x = block.forward(&x, train)?;
         }
