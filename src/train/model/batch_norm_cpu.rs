@@ -11,15 +11,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("batch norm: tensors must be f32 on the CPU")
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("batch norm: tensors must be contiguous"),
-    }
-}
+use super::cpu_slice::contiguous_f32;
 
 /// For each channel `c`, `f(c, starts)` with the offsets of the channel's `B` planes of
 /// `plane` values, in parallel over channels.
@@ -44,7 +36,7 @@ impl CustomOp1 for ChannelStats {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = layout.shape().dims4()?;
-        let x = contiguous(storage, layout)?;
+        let x = contiguous_f32(storage, layout, "batch norm")?;
         let count = (b * h * w) as f64;
         let plane = h * w;
         // Two passes, the mean and then the squared deviations from it, in f64 across planes:
@@ -92,9 +84,9 @@ impl CustomOp3 for BatchNormOnCpu {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, c, h, w) = x_layout.shape().dims4()?;
         let (x, gamma, beta) = (
-            contiguous(x, x_layout)?,
-            contiguous(gamma, gamma_layout)?,
-            contiguous(beta, beta_layout)?,
+            contiguous_f32(x, x_layout, "batch norm")?,
+            contiguous_f32(gamma, gamma_layout, "batch norm")?,
+            contiguous_f32(beta, beta_layout, "batch norm")?,
         );
         let plane = h * w;
         let mut y = vec![0f32; x.len()];
@@ -164,9 +156,9 @@ impl CustomOp3 for GradSums {
         let (b, c, h, w) = x_layout.shape().dims4()?;
         let plane = h * w;
         let (x, grad, y) = (
-            contiguous(x, x_layout)?,
-            contiguous(grad, grad_layout)?,
-            contiguous(y, y_layout)?,
+            contiguous_f32(x, x_layout, "batch norm")?,
+            contiguous_f32(grad, grad_layout, "batch norm")?,
+            contiguous_f32(y, y_layout, "batch norm")?,
         );
         let norm = &self.0;
         let sums = per_channel_planes((b, c, plane), |ch, offsets| {
@@ -216,9 +208,9 @@ impl CustomOp3 for InputGrad {
         let plane = h * w;
         let count = (b * plane) as f32;
         let (x, grad, y) = (
-            contiguous(x, x_layout)?,
-            contiguous(grad, grad_layout)?,
-            contiguous(y, y_layout)?,
+            contiguous_f32(x, x_layout, "batch norm")?,
+            contiguous_f32(grad, grad_layout, "batch norm")?,
+            contiguous_f32(y, y_layout, "batch norm")?,
         );
         let norm = &self.norm;
         let mut x_grad = vec![0f32; x.len()];

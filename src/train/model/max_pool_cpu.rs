@@ -5,6 +5,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_slice::contiguous_f32;
+
 /// One pooling: `[planes, h, w]` (batch and channels flattened) into `[planes, oh, ow]`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct MaxPoolOnCpu {
@@ -39,16 +41,6 @@ impl MaxPoolOnCpu {
     }
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("max_pool: the input must be f32 on the CPU")
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("max_pool: the input must be contiguous"),
-    }
-}
-
 impl CustomOp1 for MaxPoolOnCpu {
     fn name(&self) -> &'static str {
         "max-pool"
@@ -56,7 +48,7 @@ impl CustomOp1 for MaxPoolOnCpu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = layout.shape().dims4()?;
-        let input = contiguous(storage, layout)?;
+        let input = contiguous_f32(storage, layout, "max_pool")?;
         let (oh, ow) = self.out;
         let mut output = vec![0f32; b * c * oh * ow];
         output
@@ -91,8 +83,8 @@ impl CustomOp2 for MaxPoolOnCpu {
         grad_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = input_layout.shape().dims4()?;
-        let input = contiguous(input, input_layout)?;
-        let grad = contiguous(grad, grad_layout)?;
+        let input = contiguous_f32(input, input_layout, "max_pool")?;
+        let grad = contiguous_f32(grad, grad_layout, "max_pool")?;
         let (oh, ow) = self.out;
         let mut input_grad = vec![0f32; b * c * h * w];
         input_grad

@@ -8,6 +8,7 @@
 mod batch_norm_cpu;
 pub mod bninception;
 pub mod conv;
+mod cpu_slice;
 pub mod googlenet;
 pub mod init;
 pub mod layers;

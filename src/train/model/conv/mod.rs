@@ -17,6 +17,8 @@ mod cpu;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use super::cpu_slice::contiguous_f32;
+
 /// The shapes of one convolution (square kernels' sizes kept per axis for clarity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {
@@ -125,17 +127,6 @@ pub fn conv2d_bias_relu(
     }
 }
 
-/// Reads a contiguous f32 buffer out of a CPU storage.
-fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("conv2d: the {what} must be f32 on the CPU")
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("conv2d: the {what} must be contiguous"),
-    }
-}
-
 /// (input, weight, bias) → the convolution, biased and rectified if asked, on the CPU, with
 /// [`cpu`]'s kernels for the gradients.
 #[derive(Debug, Clone, Copy)]
@@ -158,9 +149,9 @@ impl CustomOp3 for ConvOnCpu {
         bias: &CpuStorage,
         bias_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let input = f32_slice(input, input_layout, "input")?;
-        let weight = f32_slice(weight, weight_layout, "weight")?;
-        let bias = f32_slice(bias, bias_layout, "bias")?;
+        let input = contiguous_f32(input, input_layout, "conv2d")?;
+        let weight = contiguous_f32(weight, weight_layout, "conv2d")?;
+        let bias = contiguous_f32(bias, bias_layout, "conv2d")?;
         let output = cpu::forward(&self.geometry, input, weight, bias, self.relu);
         Ok((CpuStorage::F32(output), self.geometry.output_shape()))
     }
@@ -216,8 +207,8 @@ impl CustomOp2 for ReluGradOnCpu {
         output: &CpuStorage,
         output_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let grad = f32_slice(grad, grad_layout, "gradient")?;
-        let output = f32_slice(output, output_layout, "output")?;
+        let grad = contiguous_f32(grad, grad_layout, "conv2d")?;
+        let output = contiguous_f32(output, output_layout, "conv2d")?;
         let masked = grad
             .iter()
             .zip(output)
@@ -244,8 +235,8 @@ impl CustomOp2 for InputGradOnCpu {
         weight_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
-        let grad = f32_slice(grad, grad_layout, "output gradient")?;
-        let weight = f32_slice(weight, weight_layout, "weight")?;
+        let grad = contiguous_f32(grad, grad_layout, "conv2d")?;
+        let weight = contiguous_f32(weight, weight_layout, "conv2d")?;
         let input_grad = cpu::input_grad(g, grad, weight);
         Ok((
             CpuStorage::F32(input_grad),
@@ -271,8 +262,8 @@ impl CustomOp2 for WeightGradOnCpu {
         grad_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
-        let input = f32_slice(input, input_layout, "input")?;
-        let grad = f32_slice(grad, grad_layout, "output gradient")?;
+        let input = contiguous_f32(input, input_layout, "conv2d")?;
+        let grad = contiguous_f32(grad, grad_layout, "conv2d")?;
         let weight_grad = cpu::weight_grad(g, input, grad);
         Ok((
             CpuStorage::F32(weight_grad),
