@@ -490,7 +490,8 @@ mod tests {
 
     /// Train-mode batch norm on the CPU kernels against the tensor formulation other devices run:
     /// values, gradients of x, γ and β, and running statistics, with and without the ReLU, on
-    /// features offset by 1000 (where E[x²] − E[x]² would lose the variance).
+    /// features offset by 10; and the CPU statistics against float64 at an offset of 1000
+    /// (where E[x²] − E[x]² would lose the variance).
     #[test]
     fn batch_norm_on_the_cpu_equals_the_tensor_formulation() {
         use candle_core::DType;
@@ -498,7 +499,7 @@ mod tests {
 
         let device = Device::Cpu;
         let (b, c, h, w) = (3, 4, 5, 6);
-        let x = (Tensor::randn(0f32, 2.0, (b, c, h, w), &device).unwrap() + 1000.0).unwrap();
+        let x = (Tensor::randn(0f32, 2.0, (b, c, h, w), &device).unwrap() + 10.0).unwrap();
         let x = Var::from_tensor(&x).unwrap();
         let r = Tensor::randn(0f32, 1.0, (b, c, h, w), &device).unwrap();
         for relu in [false, true] {
@@ -544,13 +545,35 @@ mod tests {
                     );
                 }
             }
-            // The running variance moved towards the batch's true variance (about 4).
+            // The running variance moved towards the batch's variance (about 4).
             let running_var = &results[0][5];
             assert!(
                 running_var
                     .iter()
                     .all(|v| (0.9 * 1.0 + 0.1 * 2.5..1.0 + 0.1 * 6.0).contains(v)),
                 "{running_var:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn channel_statistics_are_exact_far_from_zero() {
+        let device = Device::Cpu;
+        let x = (Tensor::randn(0f32, 2.0, (3, 2, 5, 6), &device).unwrap() + 1000.0).unwrap();
+        let stats = x.apply_op1_no_bwd(&super::ChannelStats).unwrap();
+        let stats: Vec<Vec<f32>> = stats.to_vec2().unwrap();
+        let flat: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        for (ch, (&mean_got, &var_got)) in stats[0].iter().zip(&stats[1]).enumerate() {
+            let channel: Vec<f64> = (0..3)
+                .flat_map(|b| (0..30).map(move |i| (b * 2 + ch) * 30 + i))
+                .map(|i| f64::from(flat[i]))
+                .collect();
+            let mean = channel.iter().sum::<f64>() / 90.0;
+            let var = channel.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 90.0;
+            assert!((f64::from(mean_got) - mean).abs() < 1e-3, "mean {ch}");
+            assert!(
+                (f64::from(var_got) - var).abs() < 1e-4 * var,
+                "var {ch}: {var_got} vs {var}"
             );
         }
     }
