@@ -448,6 +448,10 @@ pub struct TrainArgs {
     /// Evaluate on the test split every N epochs (0: before and after only).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub eval_every: u64,
+    /// Read the loss and the NaN/inf check back from the device every N steps (and at each
+    /// epoch's end) instead of waiting for the device at every step; a bad step is still named.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub check_every: u64,
     /// Seed of sampling, augmentation, initial weights and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -239,6 +239,7 @@ pub fn train(a: args::TrainArgs) -> anyhow::Result<()> {
     config.optim.head_lr_mult = a.embedding_lr_mult.unwrap_or(config.optim.head_lr_mult);
     config.epochs = a.epochs.unwrap_or(config.epochs);
     config.eval_every = a.eval_every;
+    config.check_every = a.check_every;
     config.threads = a.threads.unwrap_or(config.threads);
     config.device = a.device;
     // Schedules count optimiser steps; the epoch length is known once the data is opened, so

@@ -340,13 +340,15 @@ fn a_resumed_run_repeats_the_uninterrupted_run_exactly() {
 }
 
 #[test]
-fn two_runs_with_the_same_seed_are_identical_and_another_seed_differs() {
+fn two_runs_with_the_same_seed_are_identical_whenever_the_loss_is_read_and_another_seed_differs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     tiny_dataset(dir.path(), &data);
-    let run = |name: &str, seed: u64| {
-        let mut c = tiny_config(&data, 1);
+    // Issue 15: how often the loss is read back changes nothing but when the log is written.
+    let run = |name: &str, seed: u64, check_every: u64| {
+        let mut c = tiny_config(&data, 2);
         c.sampler.seed = seed;
+        c.check_every = check_every;
         let out = dir.path().join(name);
         lifted::train::run(&request(c, Some(out.clone()), None, None)).unwrap();
         (
@@ -354,7 +356,8 @@ fn two_runs_with_the_same_seed_are_identical_and_another_seed_differs() {
             std::fs::read(out.join("checkpoint/weights.safetensors")).unwrap(),
         )
     };
-    let (a, b, c) = (run("a", 7), run("b", 7), run("c", 8));
+    let (a, b, c) = (run("a", 7, 1), run("b", 7, 2), run("c", 8, 16));
+    assert!(a.0.len() >= 3, "enough steps to read back mid-epoch");
     assert_eq!(a, b);
     assert_ne!(a.0, c.0);
 }
@@ -368,13 +371,27 @@ fn a_non_finite_loss_stops_training_with_a_clear_error() {
     // Adam's steps are about lr in size whatever the gradient, so every weight overflows f32.
     config.optim.kind = OptimizerKind::AdamW;
     config.optim.lr = 1e39;
-    let err =
-        lifted::train::run(&request(config, Some(dir.path().join("run")), None, None)).unwrap_err();
-    match &err {
-        TrainError::NonFinite { value, .. } => assert!(!value.is_finite()),
-        other => panic!("expected NonFinite, got {other:?}"),
+    // Read back at every step, and once per 1000 steps: the same step is named.
+    let mut named = Vec::new();
+    for check_every in [1, 1000] {
+        config.check_every = check_every;
+        let out = dir.path().join(format!("run{check_every}"));
+        let err = lifted::train::run(&request(config.clone(), Some(out), None, None)).unwrap_err();
+        match &err {
+            TrainError::NonFinite {
+                value,
+                epoch,
+                step,
+                what,
+            } => {
+                assert!(!value.is_finite());
+                named.push((*epoch, *step, *what));
+            }
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+        assert!(err.to_string().contains("lower learning rate"), "{err}");
     }
-    assert!(err.to_string().contains("lower learning rate"), "{err}");
+    assert_eq!(named[0], named[1]);
 }
 
 #[test]

@@ -66,7 +66,9 @@ pub enum LossKind {
 }
 
 impl LossKind {
-    /// Computes this loss.
+    /// Computes this loss. `labels` may be on any device; they are read to the host to build
+    /// the pair masks, which go to the embeddings' device, so labels on the CPU spare a wait
+    /// for the device (the trainer keeps them there).
     ///
     /// # Errors
     /// Whatever the chosen loss returns: [`lifted_structured_loss`], [`contrastive_loss`],

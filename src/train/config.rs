@@ -53,6 +53,11 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Write a checkpoint every this many epochs (and always at the end).
     pub checkpoint_every: u64,
+    /// Read the loss and the NaN/inf check back from the device every this many steps (and at
+    /// every epoch's end), so that the device is not waited for at every step. A bad step is
+    /// still named exactly; the steps after it, up to the read, are wasted.
+    #[serde(default = "default_check_every")]
+    pub check_every: u64,
     /// How the split is packed for training and evaluation.
     pub pack: Preprocess,
     /// Training augmentation.
@@ -183,6 +188,7 @@ impl TrainConfig {
             epochs: if small { 90 } else { 100 },
             eval_every: 0,
             checkpoint_every: 10,
+            check_every: default_check_every(),
             pack: if glyphs {
                 Preprocess::raw(32)
             } else {
@@ -315,4 +321,9 @@ impl TrainConfig {
             self.eval_crop
         )
     }
+}
+
+/// [`TrainConfig::check_every`]'s default, also for runs written before it existed.
+fn default_check_every() -> u64 {
+    16
 }

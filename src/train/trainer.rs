@@ -182,18 +182,24 @@ pub fn train(
     let total_steps = config.epochs * sampler.batches_per_epoch() as u64;
     let bar = progress.items(total_steps, "training");
     bar.set_position(state.global_step);
-    let (mut images, mut last_loss) = (0usize, f64::NAN);
+    let mut images = 0usize;
+    let mut totals = Totals {
+        last_loss: f64::NAN,
+        epoch_loss: 0.0,
+        epoch_steps: 0,
+    };
+    let mut pending = Vec::new();
     let steps_at_start = state.global_step;
     let stop_at = stop_after.map_or(config.epochs, |n| config.epochs.min(state.epoch + n));
     while state.epoch < stop_at {
         let epoch_start = Instant::now();
-        let mut epoch_loss = 0.0;
-        let mut epoch_steps = 0u64;
         for batch in train_loader.epoch(&sampler, state.epoch, state.step as usize, config.augment)
         {
             let batch = batch?;
             let x = batch.images(&device)?;
-            let labels = batch.label_tensor(&device)?;
+            // The labels stay on the host: the loss reads them there to build its pair masks,
+            // without waiting for the device.
+            let labels = batch.label_tensor(&Device::Cpu)?;
             let mut dropout_rng = stream(
                 config.sampler.seed,
                 Purpose::Dropout,
@@ -211,40 +217,28 @@ pub fn train(
             }
             let loss = config.loss.compute(&embeddings, &labels, config.margin)?;
             // A hinge turns NaN into 0, so the embeddings are checked as well as the loss.
-            let checks = Tensor::stack(&[loss.to_dtype(DType::F32)?, embeddings.sum_all()?], 0)?
-                .to_vec1::<f32>()?;
-            let value = f64::from(checks[0]);
-            for (what, checked) in [("loss", checks[0]), ("embeddings", checks[1])] {
-                if !checked.is_finite() {
-                    return Err(TrainError::NonFinite {
-                        what,
-                        epoch: state.epoch,
-                        step: state.step,
-                        value: f64::from(checked),
-                    });
-                }
-            }
+            let checks = Tensor::stack(&[loss.to_dtype(DType::F32)?, embeddings.sum_all()?], 0)?;
             let grads = loss.backward()?;
             let lr = optimizer.learning_rate();
             optimizer.step(&grads)?;
+            images += batch.len();
+            pending.push(PendingStep {
+                epoch: state.epoch,
+                step: state.step,
+                global_step: state.global_step + 1,
+                lr,
+                images,
+                checks,
+            });
             state.step += 1;
             state.global_step += 1;
-            images += batch.len();
-            last_loss = value;
-            epoch_loss += value;
-            epoch_steps += 1;
-            let rate = images as f64 / started.elapsed().as_secs_f64();
-            log.write(&LogRecord::Step {
-                epoch: state.epoch,
-                step: state.step - 1,
-                global_step: state.global_step,
-                loss: value,
-                lr,
-                images_per_s: Some(rate),
-            })?;
-            bar.set_message(format!("training, loss {value:.4}, {rate:.0} img/s"));
-            bar.inc(1);
+            if pending.len() as u64 >= config.check_every.max(1) {
+                totals.read_back(&mut pending, &mut log, &bar, started)?;
+            }
         }
+        totals.read_back(&mut pending, &mut log, &bar, started)?;
+        let (epoch_loss, epoch_steps) = (totals.epoch_loss, totals.epoch_steps);
+        (totals.epoch_loss, totals.epoch_steps) = (0.0, 0);
         state.epoch += 1;
         state.step = 0;
         log.write(&LogRecord::Epoch {
@@ -278,16 +272,82 @@ pub fn train(
         epochs: state.epoch,
         seconds,
         images_per_s: images as f64 / seconds.max(1e-9),
-        last_loss: if last_loss.is_nan() && state.global_step > steps_at_start {
+        last_loss: if totals.last_loss.is_nan() && state.global_step > steps_at_start {
             0.0
         } else {
-            last_loss
+            totals.last_loss
         },
         before,
         after,
         planned_epochs: config.epochs,
         settings: config.describe(),
     })
+}
+
+/// A step whose loss and check are still on the device.
+struct PendingStep {
+    epoch: u64,
+    step: u64,
+    global_step: u64,
+    lr: f64,
+    /// Images trained on by the end of this step.
+    images: usize,
+    /// [loss, sum of the embeddings].
+    checks: Tensor,
+}
+
+/// What the read-back steps add up to.
+struct Totals {
+    last_loss: f64,
+    epoch_loss: f64,
+    epoch_steps: u64,
+}
+
+impl Totals {
+    /// Reads the pending steps' checks back in one transfer and, in order, stops at the first
+    /// non-finite one or logs each.
+    fn read_back(
+        &mut self,
+        pending: &mut Vec<PendingStep>,
+        log: &mut RunLog,
+        bar: &indicatif::ProgressBar,
+        started: Instant,
+    ) -> Result<(), TrainError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let checks: Vec<&Tensor> = pending.iter().map(|p| &p.checks).collect();
+        let values = Tensor::stack(&checks, 0)?.to_vec2::<f32>()?;
+        let seconds = started.elapsed().as_secs_f64();
+        for (p, v) in pending.drain(..).zip(values) {
+            for (what, checked) in [("loss", v[0]), ("embeddings", v[1])] {
+                if !checked.is_finite() {
+                    return Err(TrainError::NonFinite {
+                        what,
+                        epoch: p.epoch,
+                        step: p.step,
+                        value: f64::from(checked),
+                    });
+                }
+            }
+            let value = f64::from(v[0]);
+            self.last_loss = value;
+            self.epoch_loss += value;
+            self.epoch_steps += 1;
+            let rate = p.images as f64 / seconds;
+            log.write(&LogRecord::Step {
+                epoch: p.epoch,
+                step: p.step,
+                global_step: p.global_step,
+                loss: value,
+                lr: p.lr,
+                images_per_s: Some(rate),
+            })?;
+            bar.set_message(format!("training, loss {value:.4}, {rate:.0} img/s"));
+            bar.inc(1);
+        }
+        Ok(())
+    }
 }
 
 /// Embeddings of a test set by a trained run's network, for `lifted eval --run`.
