@@ -217,7 +217,9 @@ pub fn train(
             }
             let loss = config.loss.compute(&embeddings, &labels, config.margin)?;
             // A hinge turns NaN into 0, so the embeddings are checked as well as the loss.
-            let checks = Tensor::stack(&[loss.to_dtype(DType::F32)?, embeddings.sum_all()?], 0)?;
+            // Detached, so that a pending step does not keep its whole graph alive.
+            let checks =
+                Tensor::stack(&[loss.to_dtype(DType::F32)?, embeddings.sum_all()?], 0)?.detach();
             let grads = loss.backward()?;
             let lr = optimizer.learning_rate();
             optimizer.step(&grads)?;

@@ -242,9 +242,16 @@ pub fn max_pool(
     ceil_mode: bool,
 ) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
-    if h.min(w) + 2 * padding < kernel {
+    if h.min(w) + 2 * padding < kernel || h.min(w) == 0 {
         candle_core::bail!(
             "a {h}x{w} feature map is smaller than the {kernel}x{kernel} pool; use larger images"
+        );
+    }
+    // As PyTorch: otherwise a window could hold only padding.
+    if stride == 0 || 2 * padding > kernel {
+        candle_core::bail!(
+            "a {kernel}x{kernel} pool needs a positive stride and padding at most half its size, \
+             not stride {stride} and padding {padding}"
         );
     }
     let out = |size: usize| {
@@ -450,6 +457,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pools_that_would_read_only_padding_or_an_empty_map_are_refused() {
+        let x = Tensor::zeros((1, 1, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let error = max_pool(&x, 2, 2, 2, false).unwrap_err().to_string();
+        assert!(error.contains("at most half"), "{error}");
+        let error = max_pool(&x, 2, 0, 0, false).unwrap_err().to_string();
+        assert!(error.contains("positive stride"), "{error}");
+        let empty = Tensor::zeros((1, 1, 0, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let error = max_pool(&empty, 1, 1, 1, false).unwrap_err().to_string();
+        assert!(error.contains("smaller than"), "{error}");
     }
 
     #[test]

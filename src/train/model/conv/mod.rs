@@ -43,8 +43,8 @@ impl Geometry {
         if wcin != cin {
             candle_core::bail!("conv2d: input has {cin} channels, the weight expects {wcin}")
         }
-        if stride == 0 || kh == 0 || kw == 0 {
-            candle_core::bail!("conv2d: stride and kernel must be positive")
+        if stride == 0 || kh == 0 || kw == 0 || cin == 0 || cout == 0 {
+            candle_core::bail!("conv2d: stride, kernel and channels must be positive")
         }
         if h + 2 * padding < kh || w + 2 * padding < kw {
             candle_core::bail!(

@@ -190,6 +190,9 @@ fn a_nan_passes_the_relu_and_the_batch_needs_no_gradient_and_bad_shapes_are_refu
     let too_big = Tensor::zeros((4, 3, 11, 11), candle_core::DType::F32, &device)?;
     let error = conv2d(&x, &too_big, 1, 1).unwrap_err().to_string();
     assert!(error.contains("smaller than the 11×11 kernel"), "{error}");
+    let no_channels = Tensor::zeros((0, 3, 3, 3), candle_core::DType::F32, &device)?;
+    let error = conv2d(&x, &no_channels, 1, 1).unwrap_err().to_string();
+    assert!(error.contains("channels must be positive"), "{error}");
     let half = x.to_dtype(candle_core::DType::F16)?;
     let error = conv2d(
         &half,
